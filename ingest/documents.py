@@ -1,0 +1,45 @@
+"""One document model for every file type: the text as read, its sections as character spans, and attribution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class IngestError(Exception):
+    """A problem the user can fix (bad file, bad setting); the CLI prints it as one line, without a traceback."""
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    start: int  # character offsets into SourceDocument.text
+    end: int
+    indexed: bool = True
+
+
+@dataclass
+class SourceDocument:
+    source_id: str
+    path: Path
+    text: str  # the file's text; chunk spans point into it
+    sections: list[Section]
+    meta: dict = field(default_factory=dict)  # title, authors/publisher, date, url, licence, evidence, ...
+
+    @property
+    def title(self) -> str:
+        return str(self.meta.get("title") or self.source_id)
+
+    def citation_meta(self) -> dict[str, str]:
+        """The scalar fields each chunk carries so that an answer can cite it without reopening the file."""
+        by = self.meta.get("publisher") or ", ".join(self.meta.get("authors") or []) or ""
+        return {
+            "source_id": self.source_id,
+            "title": self.title,
+            "by": str(by),
+            "date": str(self.meta.get("date") or ""),
+            "url": str(self.meta.get("url") or ""),
+            "licence": str(self.meta.get("licence") or ""),
+            "evidence": str(self.meta.get("evidence") or "unclassified document"),
+            "path": str(self.path),
+        }

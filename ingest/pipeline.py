@@ -1,0 +1,171 @@
+"""`ivl ingest`: read every file first, then chunk, then let LangChain's indexing API sync Chroma.
+
+Nothing touches the index until every file has loaded, so one bad file leaves the index as it was.
+The index mirrors the files given (default: the corpus folder): a file no longer there loses its chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from chatbot.settings import Settings
+from ingest import store
+from ingest.chunking import chunk_document
+from ingest.dedupe import drop_duplicates
+from ingest.documents import IngestError, SourceDocument
+from ingest.embeddings import ModelEmbeddings
+from ingest.loaders import discover, load
+from ingest.sentences import sentence_spans
+
+
+@dataclass
+class IngestReport:
+    documents: int
+    chunks: int
+    added: int
+    updated: int
+    deleted: int
+    skipped: int
+    seconds: float
+    embedded: int = 0  # texts sent to the model this run (chunks and sentences)
+    sentences: int = 0
+    duplicates: dict[str, str] = field(default_factory=dict)  # dropped file -> source_id it repeats
+    rebuilt: str | None = None  # why the whole index was rebuilt, if it was
+    per_document: dict[str, dict] = field(default_factory=dict)
+
+    def json(self) -> dict:
+        return asdict(self)
+
+
+def load_all(paths: list[Path]) -> list[SourceDocument]:
+    files = discover(paths)
+    if not files:
+        raise IngestError(f"no supported files in {', '.join(map(str, paths))}")
+    errors, docs = [], []
+    for path in files:
+        try:
+            docs.append(load(path))
+        except IngestError as err:
+            errors.append(str(err))
+    if errors:
+        raise IngestError("nothing was ingested; the index is unchanged:\n  " + "\n  ".join(errors))
+    seen: dict[str, Path] = {}
+    for doc in docs:
+        if doc.source_id in seen:
+            raise IngestError(f"{doc.path} and {seen[doc.source_id]} share source_id {doc.source_id!r}; rename one")
+        seen[doc.source_id] = doc.path
+    return docs
+
+
+def sentence_documents(chunks: list[Document]) -> list[Document]:
+    """Each sentence once, even where overlapping chunks share it, located by its span in the source file."""
+    out: dict[str, Document] = {}
+    for chunk in chunks:
+        meta = chunk.metadata
+        for s, e in sentence_spans(chunk.page_content):
+            text = chunk.page_content[s:e]
+            start, end = meta["start"] + s, meta["start"] + e
+            key = f"{meta['source_id']}:{start}-{end}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+            out.setdefault(
+                key,
+                Document(
+                    page_content=text,
+                    metadata={"source_id": meta["source_id"], "start": start, "end": end, "sentence_id": key},
+                ),
+            )
+    return list(out.values())
+
+
+def _vector_store(client, name: str, embeddings: ModelEmbeddings):
+    from langchain_chroma import Chroma
+
+    return Chroma(
+        client=client,
+        collection_name=name,
+        embedding_function=embeddings,
+        collection_metadata=store.collection_metadata(embeddings.name, embeddings.dimension),
+    )
+
+
+def _reset_if_other_model(client, settings: Settings, model_name: str) -> str | None:
+    """An index of another model cannot be updated in place: its vectors live in another space."""
+    existing = {c.name if hasattr(c, "name") else c for c in client.list_collections()}
+    names = store.collection_names(settings)
+    built_with = {store.model_of(client.get_collection(n)) for n in names if n in existing}
+    if not built_with or built_with == {model_name}:
+        return None
+    for n in names:
+        if n in existing:
+            client.delete_collection(n)
+    for kind in ("chunks", "sentences"):
+        manager = store.record_manager(settings, kind)
+        manager.delete_keys(manager.list_keys())
+    return f"index was built with {sorted(map(str, built_with))}; rebuilt with {model_name}"
+
+
+def run_ingest(
+    settings: Settings,
+    paths: list[Path] | None = None,
+    embeddings: ModelEmbeddings | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    from langchain_core.indexing import index
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    docs = load_all(paths or [settings.corpus_dir])
+    docs, duplicates = drop_duplicates(docs)
+    embeddings = embeddings or ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
+    max_tokens = min(settings.chunk_max_tokens, embeddings.max_tokens)
+    target = min(settings.chunk_target_tokens, max_tokens)
+    chunks: list[Document] = []
+    per_document: dict[str, dict] = {}
+    for doc in docs:
+        doc_chunks = chunk_document(doc, embeddings.count_tokens, max_tokens, target, settings.chunk_overlap_sentences)
+        chunks += doc_chunks
+        per_document[doc.source_id] = {
+            "path": str(doc.path),
+            "sections": sum(s.indexed for s in doc.sections),
+            "chunks": len(doc_chunks),
+        }
+    sentences = sentence_documents(chunks)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    client = store.client(settings, create=True)
+    rebuilt = _reset_if_other_model(client, settings, embeddings.name)
+    before = embeddings.embedded
+    results = {}
+    for kind, items, name in (
+        ("chunks", chunks, store.collection_names(settings)[0]),
+        ("sentences", sentences, store.collection_names(settings)[1]),
+    ):
+        bar = tqdm(items, desc=f"Indexing {kind}", unit=kind[:-1], disable=not progress, leave=False)
+        results[kind] = index(
+            bar,
+            store.record_manager(settings, kind),
+            _vector_store(client, name, embeddings),
+            cleanup="full",
+            source_id_key="source_id",
+            key_encoder=lambda d: d.metadata["chunk_id" if "chunk_id" in d.metadata else "sentence_id"],
+            batch_size=settings.embedding_batch_size,
+        )
+    r = results["chunks"]
+    return IngestReport(
+        documents=len(docs),
+        chunks=len(chunks),
+        added=r["num_added"],
+        updated=r["num_updated"],
+        deleted=r["num_deleted"],
+        skipped=r["num_skipped"],
+        seconds=round(time.perf_counter() - started, 3),
+        embedded=embeddings.embedded - before,
+        sentences=len(sentences),
+        duplicates=duplicates,
+        rebuilt=rebuilt,
+        per_document=per_document,
+    )
