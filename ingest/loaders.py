@@ -77,10 +77,10 @@ def _markdown(path: Path) -> SourceDocument:
     unindexed = set(meta.get("unindexed_sections") or [])
     sections: list[Section] = []
     headings = list(HEADING.finditer(text, body_start))
-    if not headings or headings[0].start() > body_start:
-        # Text before the first heading (or a file without headings) is its own section.
-        first = headings[0].start() if headings else len(text)
-        sections.append(Section("Text", body_start, first))
+    first = headings[0].start() if headings else len(text)
+    intro = re.match(r"\s*(?:# .*\n)?\s*", text[body_start:first])  # the "# Title" line is not a section
+    if body_start + intro.end() < first:
+        sections.append(Section("Text", body_start + intro.end(), first))
     for i, h in enumerate(headings):
         end = headings[i + 1].start() if i + 1 < len(headings) else len(text)
         name = h.group(2)

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real embedding model loaded once, and settings that point every test at a temp dir."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chatbot.settings import REPO_ROOT, load_settings
+
+CORPUS = REPO_ROOT / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No test reads the developer's .env or writes into the working tree."""
+    for key in list(__import__("os").environ):
+        if key.startswith("IVL_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IVL_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    from ingest.embeddings import ModelEmbeddings
+
+    return ModelEmbeddings(load_settings().embedding_model)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def corpus_copy(tmp_path) -> Path:
+    """A private copy of the corpus that a test may edit."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory, embeddings):
+    """One index of the real corpus, shared by read-only tests."""
+    from ingest.pipeline import run_ingest
+
+    data = tmp_path_factory.mktemp("index")
+    settings = load_settings(data_dir=data)
+    run_ingest(settings, embeddings=embeddings, progress=False)
+    return settings

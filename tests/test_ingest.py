@@ -1,0 +1,103 @@
+"""Ingest against real Chroma in a temp dir: idempotent, incremental, duplicate-proof, model-safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from chatbot.settings import REPO_ROOT, load_settings
+from ingest import store
+from ingest.documents import IngestError
+from ingest.pipeline import run_ingest
+from tests.test_loaders import make_pdf
+
+SEEDS = REPO_ROOT.parent / "shared" / "seeds"
+
+
+def chunk_ids(settings, source_id=None):
+    col = store.client(settings).get_collection(settings.collection)
+    got = col.get(where={"source_id": source_id} if source_id else None, include=[])
+    return set(got["ids"])
+
+
+def test_unchanged_reingest_embeds_nothing_and_keeps_ids(settings, embeddings):
+    first = run_ingest(settings, embeddings=embeddings, progress=False)
+    ids = chunk_ids(settings)
+    assert first.added == first.chunks == len(ids) > 0
+    again = run_ingest(settings, embeddings=embeddings, progress=False)
+    assert (again.embedded, again.added, again.deleted, again.skipped) == (0, 0, 0, first.chunks)
+    assert chunk_ids(settings) == ids
+
+
+def test_edit_replaces_only_that_documents_chunks_and_removal_deletes(settings, embeddings, corpus_copy):
+    run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    gard_before, case_before = chunk_ids(settings, "gard-ivl"), chunk_ids(settings, "zhao-tian-2026")
+    path = corpus_copy / "gard-ivl.md"
+    path.write_text(path.read_text().replace("about 200 cases", "about 250 cases"))
+    edited = run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    assert chunk_ids(settings, "zhao-tian-2026") == case_before
+    assert chunk_ids(settings, "gard-ivl") != gard_before
+    assert edited.added == edited.deleted == 1
+    path.unlink()
+    removed = run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    assert chunk_ids(settings, "gard-ivl") == set() and removed.deleted == len(gard_before)
+    assert chunk_ids(settings) == case_before
+
+
+def test_gard_summary_beside_the_page_adds_nothing(settings, embeddings, corpus_copy):
+    summary = corpus_copy / "gard-ivl-summary.txt"
+    seed = SEEDS / "gard-ivl-summary.txt"
+    if seed.exists():
+        shutil.copy(seed, summary)
+    else:  # a clean clone without ../shared: the same repeated text, typo included
+        text = (corpus_copy / "gard-ivl.md").read_text().split("## Summary", 1)[1].split("## Research")[0]
+        summary.write_text(text.replace("## ", "").replace(", and venous", ", ad venous"))
+    report = run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    assert report.duplicates == {str(summary): "gard-ivl"}
+    assert report.documents == 2
+    assert {i.split(":")[0] for i in chunk_ids(settings)} == {"gard-ivl", "zhao-tian-2026"}
+
+
+def test_corrupt_pdf_leaves_the_index_as_it_was(settings, embeddings, corpus_copy):
+    run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    before = chunk_ids(settings)
+    make_pdf(corpus_copy / "good.pdf", ["A new case of IVL."])
+    (corpus_copy / "broken.pdf").write_bytes(b"%PDF-1.7 truncated")
+    with pytest.raises(IngestError, match="broken.pdf: unreadable PDF") as err:
+        run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    assert "index is unchanged" in str(err.value)
+    assert chunk_ids(settings) == before
+
+
+def test_index_refuses_another_model(settings, embeddings, tmp_path):
+    from ingest.embeddings import resolve_model
+
+    run_ingest(settings, embeddings=embeddings, progress=False)
+    other = load_settings(data_dir=settings.data_dir, embedding_model=resolve_model(settings.embedding_model))
+    with pytest.raises(store.ModelMismatch, match="run `ivl ingest` to rebuild"):
+        store.open_index(other, other.embedding_model)
+    store.open_index(settings, settings.embedding_model)  # the right model opens it
+
+
+def test_cli_json_is_one_object(tmp_path):
+    env = {**os.environ, "IVL_DATA_DIR": str(tmp_path / "cli-data")}
+    out = subprocess.run(
+        [sys.executable, "-m", "chatbot", "ingest", "--json"], capture_output=True, text=True, env=env, check=True
+    )
+    report = json.loads(out.stdout)
+    assert {"documents", "chunks", "added", "updated", "deleted", "skipped", "seconds"} <= report.keys()
+    assert report["documents"] == 2 and report["added"] == report["chunks"]
+
+
+def test_cli_bad_file_is_one_clear_line(tmp_path):
+    bad = tmp_path / "scan.pdf"
+    bad.write_bytes(b"not a pdf")
+    env = {**os.environ, "IVL_DATA_DIR": str(tmp_path / "cli-data")}
+    out = subprocess.run([sys.executable, "-m", "chatbot", "ingest", str(bad)], capture_output=True, text=True, env=env)
+    assert out.returncode == 1
+    assert "scan.pdf: unreadable PDF" in out.stderr and "Traceback" not in out.stderr
