@@ -57,3 +57,79 @@ def ingest(
         f"{report.documents} documents, {report.chunks} chunks: {report.added} added, {report.deleted} deleted, "
         f"{report.skipped} unchanged; {report.embedded} texts embedded in {report.seconds:.1f} s"
     )
+
+
+def _answerer(settings: Settings):
+    """The answerer over the built index; builds the index first when there is none yet."""
+    from chatbot.answerer import Answerer
+    from ingest.documents import IngestError
+    from ingest.pipeline import run_ingest
+    from ingest.store import IndexMissing
+
+    try:
+        try:
+            return Answerer(settings)
+        except IndexMissing:
+            typer.echo(f"No index yet: building it from {settings.corpus_dir} first (ivl ingest)...", err=True)
+            run_ingest(settings, progress=False)
+            return Answerer(settings)
+    except IngestError as err:
+        _fail(str(err))
+
+
+def _print_answer(answer) -> None:
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    console = Console()
+    console.print(Markdown(answer.answer))
+    if answer.citations:
+        console.print("\n[bold]Sources[/bold]")
+    for c in answer.citations:
+        console.print(f"[{c.n}] {c.title} — {c.section} ({c.date}; {c.evidence})", markup=False, highlight=False)
+        console.print(f"    {c.url}", markup=False, highlight=False)
+        console.print(f"    “{c.quote}”", markup=False, highlight=False, style="italic")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help='The question, or "-" to read one question per line from stdin.')],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per question.")] = False,
+) -> None:
+    """Answer a question from the sources, every sentence cited; abstain when they do not answer it."""
+    from chatbot.models import QuestionError
+
+    settings = _settings()
+    answerer = _answerer(settings)
+    questions = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
+    failed = False
+    for q in questions:
+        if question == "-" and not q.strip():
+            continue
+        try:
+            answer = answerer.answer(q)
+        except QuestionError as err:
+            failed = True
+            if as_json:
+                typer.echo(json.dumps({"question": q, "error": str(err)}))
+            else:
+                typer.echo(f"error: {err}", err=True)
+            continue
+        if as_json:
+            typer.echo(json.dumps(answer.model_dump(), ensure_ascii=False))
+            sys.stdout.flush()
+        else:
+            _print_answer(answer)
+    if failed and question != "-":
+        raise typer.Exit(1)
+
+
+@app.command()
+def calibrate() -> None:
+    """Choose the abstention thresholds on evals/questions.yaml and write chatbot/data/calibration.json."""
+    from chatbot.calibrate import calibrate as run
+
+    settings = _settings()
+    _answerer(settings)  # builds the index if needed
+    result = run(settings)
+    typer.echo(json.dumps(result, indent=2))

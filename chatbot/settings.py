@@ -41,6 +41,36 @@ class Settings(BaseSettings):
     )
     chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbours.")
 
+    k_dense: int = Field(10, ge=1, le=100, description="Chunks the dense (Chroma) retriever returns.")
+    k_bm25: int = Field(10, ge=1, le=100, description="Chunks the BM25 retriever returns.")
+    weight_dense: float = Field(0.5, ge=0, le=1, description="Weight of the dense ranking in reciprocal rank fusion.")
+    weight_bm25: float = Field(0.5, ge=0, le=1, description="Weight of the BM25 ranking in reciprocal rank fusion.")
+    rrf_c: int = Field(60, ge=1, le=1000, description="RRF constant: larger flattens the rank discount.")
+    k_final: int = Field(8, ge=1, le=50, description="Fused chunks whose sentences the answerer considers.")
+    k_sentences: int = Field(
+        10, ge=0, le=100, description="Sentences searched directly by embedding, beside the retrieved chunks'."
+    )
+    answer_max_sentences: int = Field(3, ge=1, le=10, description="Most quoted sentences in one answer.")
+    similarity_weight: float = Field(
+        0.6, ge=0, le=1, description="Share of embedding similarity (vs term overlap) in a sentence's score."
+    )
+    mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = novelty only.")
+    abstain_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Best-sentence score below which the answer abstains; unset uses the value `ivl calibrate` "
+        "wrote to chatbot/data/calibration.json.",
+    )
+    unknown_limit: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of a question's weight in words the corpus never uses above which the answer "
+        "abstains; unset uses the calibrated value.",
+    )
+    max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted, in characters.")
+
     @field_validator("embedding_model")
     @classmethod
     def _model_not_blank(cls, value: str) -> str:
@@ -52,6 +82,8 @@ class Settings(BaseSettings):
     def _chunk_sizes_fit(self) -> Settings:
         if self.chunk_target_tokens > self.chunk_max_tokens:
             raise ValueError("IVL_CHUNK_TARGET_TOKENS must not exceed IVL_CHUNK_MAX_TOKENS")
+        if self.weight_dense + self.weight_bm25 == 0:
+            raise ValueError("IVL_WEIGHT_DENSE and IVL_WEIGHT_BM25 cannot both be 0")
         return self
 
     @property

@@ -1,0 +1,287 @@
+"""The built-in answerer: the sources' own sentences, chosen for the question, each one cited.
+
+No language model runs here, so an answer is made of quoted sentences: score the sentences of the
+retrieved chunks (embedding similarity plus term overlap), drop near-repeats (MMR), keep a few, order
+them as they read in their source, and pass the draft through the validator. Below a calibrated score
+the answer abstains.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.resources import files
+
+import numpy as np
+
+from chatbot.models import NOT_ADVICE, SOURCES_DIFFER, Answer, Citation, QuestionError
+from chatbot.retrieval import hybrid, to_document
+from chatbot.settings import Settings
+from chatbot.text import STOP, WORD, Lexicon, clean, strip_markup
+from chatbot.validator import Claim, Draft, abstention, validate
+
+NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
+KEEP_RELATIVE = 0.8  # a sentence joins the answer only if it scores at least this share of the best
+QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*(%|cases|years|months|weeks|days|mm|cm|mg)\b")
+
+
+CALIBRATION = files("chatbot").joinpath("data/calibration.json")
+
+
+def calibration() -> dict:
+    """The abstention thresholds `ivl calibrate` chose on the labelled questions."""
+    try:
+        return json.loads(CALIBRATION.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RuntimeError(f"{CALIBRATION} is missing; run `ivl calibrate` to create it") from None
+
+
+@dataclass
+class Candidate:
+    text: str
+    source_id: str
+    start: int
+    end: int
+    vector: np.ndarray
+    chunk: object  # the highest-ranked retrieved chunk holding this sentence
+    rank: int
+    similarity: float = 0.0
+    overlap: float = 0.0
+    score: float = 0.0
+
+
+def previous_questions(history: Iterable) -> list[str]:
+    """User turns from any history shape the callers use: strings, (user, bot) pairs, or role/content dicts."""
+    out = []
+    for turn in history or ():
+        if isinstance(turn, str):
+            out.append(turn)
+        elif isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+            out.append(turn["content"])
+        elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
+            out.append(turn[0])
+    return out
+
+
+class Answerer:
+    def __init__(self, settings: Settings, embeddings=None):
+        from ingest.embeddings import ModelEmbeddings
+        from ingest.store import open_index
+
+        self.settings = settings
+        self.embeddings = embeddings or ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
+        self.lexicon = Lexicon.load()
+        self.index = open_index(settings, self.embeddings.name)
+        self.reload()
+        calibrated = calibration()
+        self.threshold = (
+            settings.abstain_threshold if settings.abstain_threshold is not None else calibrated["abstain_below"]
+        )
+        self.unknown_limit = (
+            settings.unknown_limit if settings.unknown_limit is not None else calibrated["unknown_above"]
+        )
+
+    def reload(self) -> None:
+        """Re-read the chunks (after an ingest) and rebuild BM25 and term statistics from them."""
+        got = self.index.chunks.get(include=["documents", "metadatas"])
+        docs = [to_document(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
+        s = self.settings
+        self.retriever = hybrid(
+            self.index.chunks, self.embeddings, docs, s.k_dense, s.k_bm25, (s.weight_dense, s.weight_bm25), s.rrf_c
+        )
+        self.by_source: dict[str, list] = {}
+        for d in sorted(docs, key=lambda d: d.metadata["start"]):
+            self.by_source.setdefault(d.metadata["source_id"], []).append(d)
+        df = Counter(t for d in docs for t in set(self.lexicon.terms(d.page_content, expand=False)))
+        n = max(len(docs), 1)
+        self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
+        self.unknown_idf = math.log(1 + n)
+
+    # -- question handling -------------------------------------------------------------------------------
+
+    def check(self, question: str) -> str:
+        if not isinstance(question, str):
+            raise QuestionError("Ask a question as text.")
+        q = clean(question)
+        if not WORD.search(q.lower()):
+            raise QuestionError("Ask a question about intravenous leiomyomatosis, e.g. “How is IVL treated?”")
+        if len(q) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"That question is {len(q):,} characters long; the limit is {self.settings.max_question_chars:,}. "
+                "Ask the question on its own, without pasted documents."
+            )
+        return q
+
+    def search_query(self, question: str, history: Iterable) -> str:
+        """A follow-up ("and after radical surgery?") is searched together with the question before it."""
+        earlier = previous_questions(history)
+        if earlier and self.lexicon.is_followup(question):
+            return f"{earlier[-1]} {question}"
+        return question
+
+    def term_groups(self, text: str) -> list[tuple[set[str], float]]:
+        """Each content word of the question with the stems that count as it (its expansions), and its weight."""
+        groups = []
+        for word in dict.fromkeys(w for w in self.lexicon.words(text) if w not in STOP):
+            stems = set(self.lexicon.terms(word, expand=False))
+            if not stems:
+                continue
+            stems |= set(self.lexicon.terms(self.lexicon.expansions.get(word, ""), expand=False))
+            weight = max(self.idf.get(t, self.unknown_idf) for t in self.lexicon.terms(word, expand=False))
+            groups.append((stems, weight))
+        return groups
+
+    # -- answering ---------------------------------------------------------------------------------------
+
+    def answer(self, question: str, history: Iterable = ()) -> Answer:
+        started = time.perf_counter()
+        q = self.check(question)
+        query, chunks, cands = self.gather(q, history)
+        if self.abstains(cands, query):
+            result = abstention(q)
+        else:
+            passages = {c.metadata["chunk_id"]: c.page_content for c in chunks}
+            result = validate(self.draft(q, cands), passages)
+        result.seconds = round(time.perf_counter() - started, 4)
+        return result
+
+    def gather(self, question: str, history: Iterable = ()) -> tuple[str, list, list[Candidate]]:
+        """The search query, the retrieved chunks and the scored candidate sentences for a checked question."""
+        query = self.lexicon.focus(strip_markup(self.search_query(question, history)))
+        chunks = list(self.retriever.invoke(query)[: self.settings.k_final])
+        return query, chunks, self.candidates(query, chunks)  # candidates() may add chunks
+
+    def features(self, question: str, history: Iterable = ()) -> tuple[float, float]:
+        """(best sentence score, unknown-word share): the two numbers abstention decides on."""
+        query, _, cands = self.gather(self.check(question), history)
+        return (cands[0].score if cands else 0.0), self.unknown_share(query)
+
+    def candidates(self, query: str, chunks: list) -> list[Candidate]:
+        """Sentences of the retrieved chunks, plus the sentences nearest the question in their own right
+        (a one-line fact can drown in a chunk about something else); `chunks` grows by the chunks those
+        sentences come from, so every candidate has a retrieved passage to cite."""
+        qvec = np.asarray(self.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)
+        include = ["documents", "metadatas", "embeddings"]
+        rows: dict[str, tuple] = {}
+        if chunks:
+            ranges = [
+                {"$and": [{"source_id": c.metadata["source_id"]}, {"start": {"$gte": c.metadata["start"]}}, {"end": {"$lte": c.metadata["end"]}}]}
+                for c in chunks
+            ]
+            got = self.index.sentences.get(where=ranges[0] if len(ranges) == 1 else {"$or": ranges}, include=include)
+            rows.update(zip(got["ids"], zip(got["documents"], got["metadatas"], got["embeddings"])))
+        near = self.index.sentences.query(query_embeddings=[qvec], n_results=self.settings.k_sentences, include=include)
+        rows.update(zip(near["ids"][0], zip(near["documents"][0], near["metadatas"][0], near["embeddings"][0])))
+        groups = self.term_groups(query)
+        total = sum(w for _, w in groups) or 1.0
+        w = self.settings.similarity_weight
+        out = []
+        for text, meta, vec in rows.values():
+            found = self.containing_chunk(meta, chunks)
+            if found is None:
+                continue
+            rank, chunk = found
+            vector = np.asarray(vec, dtype=np.float32)
+            terms = set(self.lexicon.terms(text, expand=False))
+            cand = Candidate(text, meta["source_id"], meta["start"], meta["end"], vector, chunk, rank)
+            cand.similarity = float(vector @ qvec)
+            cand.overlap = sum(wt for stems, wt in groups if stems & terms) / total
+            cand.score = w * max(cand.similarity, 0.0) + (1 - w) * cand.overlap
+            out.append(cand)
+        return sorted(out, key=lambda c: (-c.score, c.rank, c.start))
+
+    def containing_chunk(self, meta: dict, chunks: list) -> tuple[int, object] | None:
+        """The best-ranked retrieved chunk holding this sentence; failing that, any indexed chunk, now retrieved."""
+        for rank, c in enumerate(chunks):
+            m = c.metadata
+            if m["source_id"] == meta["source_id"] and m["start"] <= meta["start"] and meta["end"] <= m["end"]:
+                return rank, c
+        for c in self.by_source.get(meta["source_id"], ()):
+            m = c.metadata
+            if m["start"] <= meta["start"] and meta["end"] <= m["end"]:
+                chunks.append(c)
+                return len(chunks) - 1, c
+        return None
+
+    def select(self, cands: list[Candidate]) -> list[Candidate]:
+        """MMR over the sentences that score close to the best one."""
+        best = cands[0].score
+        pool = [c for c in cands if c.score >= max(self.threshold, best * KEEP_RELATIVE)]
+        chosen = [pool.pop(0)]
+        lam = self.settings.mmr_lambda
+        while pool and len(chosen) < self.settings.answer_max_sentences:
+            def mmr(c: Candidate) -> float:
+                return lam * c.score - (1 - lam) * max(float(c.vector @ s.vector) for s in chosen)
+
+            nxt = max(pool, key=mmr)
+            pool.remove(nxt)
+            if max(float(nxt.vector @ s.vector) for s in chosen) < NEAR_DUPLICATE:
+                chosen.append(nxt)
+        return chosen
+
+    def disagreements(self, chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+        """Sentences from another source giving another figure for the same kind of quantity."""
+        extra = []
+        for sentence in chosen:
+            for value, unit in QUANTITY.findall(sentence.text):
+                for other in cands:
+                    if other in chosen or other in extra or other.source_id == sentence.source_id:
+                        continue
+                    if other.overlap < sentence.overlap * 0.8 or other.score < self.threshold:
+                        continue
+                    if any(u == unit and v != value for v, u in QUANTITY.findall(other.text)):
+                        extra.append(other)
+                        break
+        return extra
+
+    @staticmethod
+    def differ(chosen: list[Candidate]) -> bool:
+        """Do two sentences from different sources give different figures in the same unit?"""
+        figures = [(c.source_id, u, v) for c in chosen for v, u in QUANTITY.findall(c.text)]
+        return any(s1 != s2 and u1 == u2 and v1 != v2 for s1, u1, v1 in figures for s2, u2, v2 in figures)
+
+    def unknown_share(self, query: str) -> float:
+        """Share of the question's weight in words the corpus never uses ("survival", "France")."""
+        groups = self.term_groups(query)
+        total = sum(w for _, w in groups) or 1.0
+        return sum(w for stems, w in groups if not stems & self.idf.keys()) / total
+
+    def abstains(self, cands: list[Candidate], query: str) -> bool:
+        return not cands or cands[0].score < self.threshold or self.unknown_share(query) > self.unknown_limit
+
+    def draft(self, question: str, cands: list[Candidate]) -> Draft:
+        chosen = self.select(cands)
+        chosen += self.disagreements(chosen, cands)
+        differing = self.differ(chosen)
+        notices = [SOURCES_DIFFER] if differing else []
+        if self.lexicon.is_personal(question):
+            notices.append(NOT_ADVICE)
+        lead = chosen[0].source_id
+        if differing:  # oldest source first, so the figures read as a timeline
+            chosen.sort(key=lambda c: (str(c.chunk.metadata.get("date")), c.start))
+        else:
+            chosen.sort(key=lambda c: (c.source_id != lead, c.source_id, c.start))
+        claims, citations = [], {}
+        for n, c in enumerate(chosen, start=1):
+            m = c.chunk.metadata
+            citations[n] = Citation(
+                n=n,
+                source_id=m["source_id"],
+                title=m["title"],
+                section=m["section"],
+                date=str(m.get("date", "")),
+                url=m.get("url", ""),
+                quote=c.text,
+                chunk_id=m["chunk_id"],
+                evidence=m.get("evidence", ""),
+                licence=m.get("licence", ""),
+                start=c.start,
+                end=c.end,
+            )
+            claims.append(Claim(c.text, [n]))
+        return Draft(question, claims, citations, notices)

@@ -1,0 +1,120 @@
+"""Words as retrieval sees them: the lexicon's spellings and expansions, stop words out, light stemming.
+
+>>> Lexicon.load().terms("Is IVL a tumour of the womb?")
+['ivl', 'intraven', 'leiomyomatosi', 'tumor', 'womb', 'uterus', 'uterin']
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+import yaml
+
+WORD = re.compile(r"[a-z0-9]+(?:[-/][a-z0-9]+)*")
+STOP = frozenset(
+    "a about above after again all also am an and any are as at be been before being below between both but by "
+    "can could did do does doing down during each few for from further had has have having he her here hers how "
+    "i if in into is it its itself just me more most my no nor not now of off on once only or other our out over "
+    "own same she should so some such than that the their them then there these they this those through to too "
+    "under until up very was we were what when where which while who whom why will with would you your "
+    "tell explain describe please know much many often usually typically there's what's it's get got gets "
+    "call called happen happens happened look looks like done need needs give go goes make made way ways kind "
+    "sort thing things come comes back mean means able take takes want wants ever really exactly actually "
+    "someone people person anyone anything something say says said".split()
+)
+
+
+def strip_markup(text: str) -> str:
+    """Question text without HTML tags or script bodies, for searching (the question shown is unchanged)."""
+    return re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]*>", " ", text)
+
+
+def clean(text: str) -> str:
+    """Printable text: NFKC, no control characters, lone surrogates or zero-width/bidi marks."""
+    text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    spellings: dict[str, str]
+    expansions: dict[str, str]
+    followup_cues: tuple[str, ...]
+    personal_cues: tuple[str, ...]
+    topic: frozenset[str]
+
+    @staticmethod
+    @cache
+    def load() -> Lexicon:
+        data = yaml.safe_load(files("chatbot").joinpath("data/lexicon.yaml").read_text(encoding="utf-8"))
+        spellings = {v: k for k, variants in data["spellings"].items() for v in variants}
+        return Lexicon(
+            spellings,
+            {k.lower(): v for k, v in data["expansions"].items()},
+            tuple(data["followup_cues"]),
+            tuple(data["personal_cues"]),
+            frozenset(data["topic"]),
+        )
+
+    def words(self, text: str) -> list[str]:
+        """Lower-cased words with the corpus's spelling; stop words kept (callers decide)."""
+        return [self.spellings.get(w, w) for w in WORD.findall(clean(text).lower())]
+
+    def expand(self, text: str) -> str:
+        """The question plus the words its abbreviations and lay terms stand for."""
+        lowered = " " + " ".join(self.words(text)) + " "
+        extra = [v for k, v in self.expansions.items() if f" {k} " in lowered]
+        return text if not extra else f"{text} ({'; '.join(extra)})"
+
+    def focus(self, text: str) -> str:
+        """The question without the topic words, unless they are all it asks about.
+
+        "What are the symptoms of IVL?" -> "What are the symptoms of ?"; "What is IVL?" -> "What is IVL?"
+        """
+        content = [w for w in self.words(text) if w not in STOP]
+        if all(w in self.topic for w in content):
+            return text
+        pattern = r"(?i)\(?\b(?:" + "|".join(map(re.escape, sorted(self.topic, key=len, reverse=True))) + r")\b\)?"
+        return re.sub(r"\s+", " ", re.sub(pattern, "", text)).strip()
+
+    def terms(self, text: str, expand: bool = True) -> list[str]:
+        """Content terms, stemmed, for BM25 and term overlap."""
+        words = self.words(self.expand(text) if expand else text)
+        out: list[str] = []
+        for w in words:
+            for part in re.split(r"[-/]", w) if "-" in w or "/" in w else [w]:
+                if part and part not in STOP and (len(part) > 1 or part.isdigit()):
+                    out.append(_stem(part))
+        return list(dict.fromkeys(out)) if expand else out
+
+    def is_followup(self, question: str) -> bool:
+        q = " ".join(self.words(question)) + " "
+        content = [w for w in self.words(question) if w not in STOP]
+        refers_back = bool(re.search(r"\b(it|this|that|they|them|those|these|she|her)\b", q)) and not (
+            {"ivl", "leiomyomatosis"} & set(content)
+        )
+        return q.startswith(self.followup_cues) or len(content) <= 2 or refers_back
+
+    def is_personal(self, question: str) -> bool:
+        q = " " + " ".join(WORD.findall(clean(question).lower().replace("’", "'").replace("'", ""))) + " "
+        return any(f" {cue.replace(chr(39), '')} " in q for cue in self.personal_cues)
+
+
+@cache
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _stem(word: str) -> str:
+    return word if word.isdigit() else _stemmer().stemWord(word)
