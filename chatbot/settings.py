@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     similarity_weight: float = Field(
         0.6, ge=0, le=1, description="Share of embedding similarity (vs term overlap) in a sentence's score."
     )
-    mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = novelty only.")
+    mmr_lambda: float = Field(0.85, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = novelty only.")
     abstain_threshold: float | None = Field(
         None,
         ge=0,

@@ -52,6 +52,7 @@ class ModelEmbeddings(Embeddings):
         # LangChain keeps the SentenceTransformer private; chunking must count with this exact tokenizer.
         self.model = self._inner._client
         self.embedded = 0
+        self._queries: dict[str, list[float]] = {}
 
     @property
     def max_tokens(self) -> int:
@@ -70,4 +71,12 @@ class ModelEmbeddings(Embeddings):
         return self._inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self._inner.embed_query(text)
+        # Retrieval and sentence scoring embed the same query; a small cache makes that one model call.
+        if text not in self._queries:
+            if len(self._queries) >= 256:
+                self._queries.pop(next(iter(self._queries)))
+            self._queries[text] = self._inner.embed_query(text)
+        return self._queries[text]
+
+    def clear_cache(self) -> None:
+        self._queries.clear()

@@ -1,0 +1,49 @@
+"""`ivl ask` as a user runs it: a fresh data dir, readable and JSON output, stdin batches."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+KEYS = {"question", "answer", "abstained", "citations", "seconds"}
+CITATION_KEYS = {"n", "source_id", "title", "section", "date", "url", "quote", "chunk_id"}
+
+
+def ivl(*args, data, stdin=None):
+    env = {**os.environ, "IVL_DATA_DIR": str(data)}
+    return subprocess.run([sys.executable, "-m", "chatbot", *args], input=stdin, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_ask_builds_the_missing_index_then_answers_in_json_and_in_batches(tmp_path):
+    data = tmp_path / "data"
+    first = ivl("ask", "--json", "How is IVL treated?", data=data)
+    assert first.returncode == 0, first.stderr
+    assert "No index yet: building it" in first.stderr
+    answer = json.loads(first.stdout)
+    assert KEYS <= answer.keys() and not answer["abstained"]
+    assert all(CITATION_KEYS <= c.keys() for c in answer["citations"])
+    assert any(c["url"] == "https://rarediseases.info.nih.gov/diseases/10802/intravenous-leiomyomatosis" for c in answer["citations"])
+
+    batch = ivl("ask", "--json", "-", data=data, stdin="What is IVL?\n\nWhat is the capital of France?\n")
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [line["abstained"] for line in lines] == [False, True]
+    assert "No index yet" not in batch.stderr
+
+    readable = ivl("ask", "What is the recurrence rate after myomectomy?", data=data)
+    assert "[1]" in readable.stdout and "Sources" in readable.stdout and "doi.org/10.3892/etm.2026.13183" in readable.stdout
+
+
+def test_bad_setting_is_one_line_naming_the_variable(tmp_path):
+    env = {**os.environ, "IVL_K_DENSE": "0", "IVL_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "chatbot", "ask", "x"], capture_output=True, text=True, env=env)
+    assert out.returncode == 1 and "IVL_K_DENSE" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_empty_question_is_a_clear_message(built_index):
+    out = ivl("ask", "   ", data=built_index.data_dir)
+    assert out.returncode == 1 and "Ask a question" in out.stderr and "Traceback" not in out.stderr
