@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := run
-.PHONY: run test setup ingest lint bench-ingest
+.PHONY: run test setup chromium ingest bench-ingest bench-answer calibrate screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,13 +15,26 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(VENV)/bin/ivl ingest
+	$(VENV)/bin/ivl chat
 
 ingest: setup
 	$(VENV)/bin/ivl ingest
 
-test: setup
+# The browser tests drive Debian's chromium (never `playwright install`: it downloads a browser).
+chromium:
+	@command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
+
+test: setup chromium
 	$(PY) -m pytest
 
 bench-ingest: setup
 	$(PY) -m evals.bench_ingest
+
+bench-answer: setup ingest
+	$(PY) -m evals.bench_answer
+
+calibrate: setup
+	$(VENV)/bin/ivl calibrate
+
+screenshot: setup
+	CHAT_SCREENSHOT=docs/chat.png $(PY) -m pytest -q tests/test_chat_browser.py

@@ -133,3 +133,17 @@ def calibrate() -> None:
     _answerer(settings)  # builds the index if needed
     result = run(settings)
     typer.echo(json.dumps(result, indent=2))
+
+
+@app.command()
+def chat() -> None:
+    """Serve the chat (Gradio) on IVL_CHAT_HOST:IVL_CHAT_PORT; builds the index first if there is none."""
+    settings = _settings()
+    answerer = _answerer(settings)
+    from chatbot.ui import serve
+
+    typer.echo(f"IVL chat: http://{settings.chat_host}:{settings.chat_port}  (Ctrl+C to stop)")
+    try:
+        serve(answerer, settings)
+    except OSError as err:
+        _fail(f"cannot serve on {settings.chat_host}:{settings.chat_port} ({err}); set IVL_CHAT_PORT to a free port")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +70,22 @@ class Settings(BaseSettings):
         "abstains; unset uses the calibrated value.",
     )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted, in characters.")
+
+    chat_host: str = Field("127.0.0.1", description="Address the chat listens on (0.0.0.0 exposes it to the network).")
+    chat_port: int = Field(7860, ge=1, le=65535, description="Port the chat listens on.")
+    chat_concurrency: int = Field(4, ge=1, le=64, description="Questions the chat answers at the same time.")
+    chat_queue_size: int = Field(64, ge=1, le=10_000, description="Questions waiting beyond that before 'queue full'.")
+    chat_auth: SecretStr | None = Field(
+        None, description="'user:password' to require a login for the chat; unset means no login."
+    )
+    feedback: bool = Field(True, description="Offer thumbs up/down and append them to DATA_DIR/feedback.jsonl.")
+
+    @field_validator("chat_auth")
+    @classmethod
+    def _auth_has_both_parts(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value()[1:-1]:
+            raise ValueError("must be user:password")
+        return value
 
     @field_validator("embedding_model")
     @classmethod

@@ -29,8 +29,9 @@ STOP = frozenset(
 
 
 def strip_markup(text: str) -> str:
-    """Question text without HTML tags or script bodies, for searching (the question shown is unchanged)."""
-    return re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]*>", " ", text)
+    """Question text without HTML tags, script bodies, Markdown images or URLs, for searching only."""
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]*>", " ", text)
+    return re.sub(r"!\[[^\]]*\]\([^)]*\)|\b(?:https?|javascript|data):\S*", " ", text)
 
 
 def clean(text: str) -> str:
