@@ -147,3 +147,39 @@ def chat() -> None:
         serve(answerer, settings)
     except OSError as err:
         _fail(f"cannot serve on {settings.chat_host}:{settings.chat_port} ({err}); set IVL_CHAT_PORT to a free port")
+
+
+@app.command(name="eval")
+def evaluate(
+    out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html (default: DATA_DIR/eval).")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="An earlier results.json to compare against.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON on stdout.")] = False,
+) -> None:
+    """Score answers against the labelled facts; exit 1 when a threshold fails or anything regressed."""
+    from evals.report import print_table, write_html
+    from evals.suite import LintError, gate, run_suite
+
+    settings = _settings()
+    _answerer(settings)  # builds the index if needed
+    old = None
+    if baseline:
+        try:
+            old = json.loads(baseline.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            _fail(f"cannot read baseline {baseline}: {err}")
+    try:
+        results = run_suite(settings, progress=sys.stderr.isatty())
+    except LintError as err:
+        _fail(str(err))
+    failures = gate(results, old)
+    results["failures"] = failures
+    folder = out or settings.data_dir / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_html(results, failures, folder / "report.html")
+    print_table(results, failures, old)
+    typer.echo(f"results: {folder / 'results.json'}  report: {folder / 'report.html'}", err=True)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False))
+    if failures:
+        raise typer.Exit(1)

@@ -1,0 +1,125 @@
+"""Per-answer checks, offline and deterministic: facts, citation validity, citation faithfulness.
+
+Faithfulness is checked against the index itself, not against what the answerer says it retrieved: the
+quote must stand verbatim in the chunk its citation names (of the source it names), and the sentence
+must be supported by that quote — its own citation — not merely by some other passage.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from chatbot.models import Answer
+from chatbot.text import Lexicon
+from chatbot.validator import escape_markdown, markers
+from evals.labelled import Item
+
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+SUPPORT_OVERLAP = 0.6  # share of a paraphrased sentence's content terms its quote must contain
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def supported(sentence: str, quote: str) -> bool:
+    """Verbatim, or a paraphrase that keeps the quote's numbers and most of its words.
+
+    ("75% recur after myomectomy", quote with "75% recurrence after myomectomy") -> True; with "57%" -> False
+    """
+    if _squash(sentence) and _squash(sentence) in _squash(quote):
+        return True
+    if not set(NUMBER.findall(sentence)) <= set(NUMBER.findall(quote)):
+        return False
+    lexicon = Lexicon.load()
+    words = set(lexicon.terms(sentence, expand=False))
+    return bool(words) and len(words & set(lexicon.terms(quote, expand=False))) / len(words) >= SUPPORT_OVERLAP
+
+
+@dataclass
+class Verdict:
+    id: str
+    category: str
+    question: str
+    expected_abstain: bool | str
+    abstained: bool
+    answer: str
+    citations: list[dict]
+    seconds: float
+    facts_vital: bool | None = None  # None: not applicable (should abstain)
+    fact_recall: float | None = None
+    expected_source: bool | None = None
+    citation_valid: bool = True
+    citation_faithful: bool = True
+    must_not_say: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        if self.expected_abstain is True:
+            ok = self.abstained
+        elif self.expected_abstain == "any":
+            ok = True
+        else:
+            ok = not self.abstained and bool(self.facts_vital) and bool(self.expected_source)
+        return ok and self.citation_valid and self.citation_faithful and not self.must_not_say
+
+    def json(self) -> dict:
+        return asdict(self) | {"passed": self.passed}
+
+
+def check(item: Item, answer: Answer, chunks: dict[str, dict]) -> Verdict:
+    """chunks: chunk_id -> {"text", "source_id", "url"} for every chunk in the index."""
+    v = Verdict(
+        id=item.id, category=item.category, question=item.question, expected_abstain=item.abstain,
+        abstained=answer.abstained, answer=answer.answer, citations=[c.model_dump() for c in answer.citations],
+        seconds=answer.seconds,
+    )  # fmt: skip
+    by_n = {c.n: c for c in answer.citations}
+    # Validity: every sentence carries a marker that resolves; every marker resolves; nothing cited is unused.
+    for sentence in answer.sentences:
+        shown = escape_markdown(sentence)
+        at = answer.answer.find(shown)
+        follow = re.match(r"\s*((?:\[\d+\])+)", answer.answer[at + len(shown) :]) if at >= 0 else None
+        if follow is None:
+            v.citation_valid = False
+            v.problems.append(f"uncited sentence: {sentence[:80]}")
+            continue
+        cited = [int(n) for n in re.findall(r"\d+", follow.group(1))]
+        if any(n not in by_n for n in cited):
+            v.citation_valid = False
+            v.problems.append(f"marker without a citation after: {sentence[:80]}")
+            continue
+        # Faithfulness: each citation of this sentence quotes its own chunk, and supports the sentence.
+        for n in cited:
+            c = by_n[n]
+            chunk = chunks.get(c.chunk_id)
+            if chunk is None or chunk["source_id"] != c.source_id or chunk["url"] != c.url:
+                v.citation_faithful = False
+                v.problems.append(f"[{n}] names a chunk or source that is not in the index")
+            elif _squash(c.quote) not in _squash(chunk["text"]):
+                v.citation_faithful = False
+                v.problems.append(f"[{n}] quote is not verbatim in its chunk")
+            elif not supported(sentence, c.quote):
+                v.citation_faithful = False
+                v.problems.append(f"[{n}] does not support: {sentence[:80]}")
+    if set(markers(answer.answer)) - set(by_n):
+        v.citation_valid = False
+        v.problems.append("a marker resolves to no citation")
+    if answer.abstained and answer.citations:
+        v.citation_valid = False
+        v.problems.append("an abstention carries citations")
+    if item.abstain is False:
+        found = [f.found_in(answer.answer) for f in item.facts]
+        v.facts_vital = all(ok for ok, f in zip(found, item.facts) if f.vital)
+        v.fact_recall = sum(found) / len(found) if found else 1.0
+        v.expected_source = not item.sources or any(c.source_id in item.sources for c in answer.citations)
+        if not v.facts_vital:
+            v.problems.append("missing a vital fact")
+        if not v.expected_source:
+            v.problems.append("does not cite an expected source")
+    v.must_not_say = [p for p in item.must_not_say if re.search(p, answer.answer, re.IGNORECASE)]
+    if v.must_not_say:
+        v.problems.append(f"says what it must not: {v.must_not_say}")
+    return v

@@ -1,0 +1,198 @@
+"""`ivl eval`: the labelled questions through the product and two baselines, scored, reported, compared.
+
+Variants share one model and one index; only the fusion weights differ (dense only, BM25 only, hybrid),
+so the report shows what each retrieval choice buys, in answers and in retrieval metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from chatbot.settings import REPO_ROOT, Settings
+from evals.checks import Verdict, check
+from evals.labelled import Item, load_items
+
+VARIANTS = {"hybrid": (None, None), "dense": (1.0, 0.0), "bm25": (0.0, 1.0)}
+THRESHOLDS = Path(__file__).with_name("thresholds.yaml")
+
+
+class LintError(Exception):
+    """A gold quote is no longer in the corpus."""
+
+
+def lint(items: tuple[Item, ...], chunks: dict[str, dict]) -> dict[str, set[str]]:
+    """Resolve every gold quote to the chunk ids that contain it; fail on any that no chunk contains."""
+    missing, relevant = [], {}
+    for item in items:
+        ids = set()
+        for quote in item.gold:
+            found = {cid for cid, c in chunks.items() if " ".join(quote.split()) in " ".join(c["text"].split())}
+            if not found:
+                missing.append(f"{item.id}: {quote[:70]}")
+            ids |= found
+        if ids:
+            relevant[item.id] = ids
+    if missing:
+        raise LintError("gold quotes not found in the corpus:\n  " + "\n  ".join(missing))
+    return relevant
+
+
+def index_chunks(answerer) -> dict[str, dict]:
+    got = answerer.index.chunks.get(include=["documents", "metadatas"])
+    return {
+        i: {"text": t, "source_id": m["source_id"], "url": m.get("url", ""), "section": m.get("section", "")}
+        for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
+    }
+
+
+def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: dict[str, dict]) -> dict:
+    """recall@k, MRR@10, nDCG@10 through sentence-transformers' InformationRetrievalEvaluator."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    queries = {i.id: i.question for i in items if i.id in relevant}
+    evaluator = InformationRetrievalEvaluator(
+        queries=queries, corpus={cid: c["text"] for cid, c in chunks.items()}, relevant_docs=relevant,
+        mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 5], precision_recall_at_k=[1, 5, 10], map_at_k=[10],
+        write_csv=False,
+    )  # fmt: skip
+    by_id = {i.id: i for i in items}
+    results = []
+    for qid in evaluator.queries_ids:
+        item = by_id[qid]
+        query = answerer.lexicon.focus(answerer.search_query(item.question, item.history))
+        ranked = answerer.retriever.invoke(query)[:10]
+        results.append([{"corpus_id": d.metadata["chunk_id"], "score": -rank} for rank, d in enumerate(ranked)])
+    m = evaluator.compute_metrics(results)
+    return {
+        "recall@1": m["recall@k"][1], "recall@5": m["recall@k"][5], "recall@10": m["recall@k"][10],
+        "hit@5": m["accuracy@k"][5], "mrr@10": m["mrr@k"][10], "ndcg@10": m["ndcg@k"][10], "queries": len(results),
+    }  # fmt: skip
+
+
+def summarize(verdicts: list[Verdict]) -> dict:
+    answerable = [v for v in verdicts if v.expected_abstain is False]
+    unanswerable = [v for v in verdicts if v.expected_abstain is True]
+    abstained = [v for v in verdicts if v.abstained and v.expected_abstain != "any"]
+    seconds = [v.seconds for v in verdicts]
+    return {
+        "questions": len(verdicts),
+        "pass_rate": _mean(v.passed for v in verdicts),
+        "key_facts_vital": _mean(v.facts_vital for v in answerable),
+        "key_fact_recall": _mean(v.fact_recall for v in answerable),
+        "expected_source": _mean(v.expected_source for v in answerable),
+        "citation_validity": _mean(v.citation_valid for v in verdicts),
+        "citation_faithfulness": _mean(v.citation_faithful for v in verdicts),
+        "abstention_recall": _mean(v.abstained for v in unanswerable),
+        "abstention_precision": _mean(v.expected_abstain is True for v in abstained) if abstained else 1.0,
+        "must_not_say_violations": sum(bool(v.must_not_say) for v in verdicts),
+        "latency_p50_ms": round(float(np.percentile(seconds, 50)) * 1000, 1),
+        "latency_p95_ms": round(float(np.percentile(seconds, 95)) * 1000, 1),
+    }
+
+
+def _mean(values) -> float:
+    values = [float(bool(v)) if not isinstance(v, float) else v for v in values]
+    return round(sum(values) / len(values), 4) if values else 1.0
+
+
+def by_category(verdicts: list[Verdict]) -> dict[str, dict]:
+    cats: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        cats.setdefault(v.category, []).append(v)
+    return {c: {"questions": len(vs), "pass_rate": _mean(v.passed for v in vs)} for c, vs in sorted(cats.items())}
+
+
+def manifest(settings: Settings) -> dict:
+    corpus = hashlib.sha256()
+    for path in sorted(settings.corpus_dir.glob("*.md")):
+        corpus.update(path.name.encode() + path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", False
+    return {
+        "corpus_sha256": corpus.hexdigest(),
+        "questions_sha256": hashlib.sha256(Path(__file__).with_name("questions.yaml").read_bytes()).hexdigest(),
+        "embedding_model": settings.embedding_model,
+        "git_commit": commit or "unknown",
+        "git_dirty": dirty,
+        "settings": json.loads(settings.model_dump_json(exclude={"chat_auth"})),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def run_suite(settings: Settings, embeddings=None, progress: bool = True, variants=VARIANTS) -> dict:
+    from tqdm import tqdm
+
+    from chatbot.answerer import Answerer
+
+    started = time.perf_counter()
+    items = load_items()
+    base = Answerer(settings, embeddings)
+    chunks = index_chunks(base)
+    relevant = lint(items, chunks)
+    results: dict = {"manifest": manifest(settings), "variants": {}}
+    for name, (wd, wb) in variants.items():
+        answerer = base
+        if wd is not None:
+            answerer = Answerer(settings.model_copy(update={"weight_dense": wd, "weight_bm25": wb}), base.embeddings)
+        answerer.embeddings.clear_cache()  # each variant pays for its own query embeddings
+        verdicts = []
+        for item in tqdm(items, desc=f"eval {name}", disable=not progress, leave=False):
+            verdicts.append(check(item, answerer.answer(item.question, item.history), chunks))
+        results["variants"][name] = {
+            "summary": summarize(verdicts),
+            "retrieval": retrieval_metrics(answerer, items, relevant, chunks),
+            "categories": by_category(verdicts),
+            "questions": [v.json() for v in verdicts],
+        }
+    results["chunks"] = chunks
+    results["seconds"] = round(time.perf_counter() - started, 2)
+    return results
+
+
+def load_thresholds() -> dict:
+    return yaml.safe_load(THRESHOLDS.read_text(encoding="utf-8"))
+
+
+def gate(results: dict, baseline: dict | None = None) -> list[str]:
+    """Failures: a product metric under its threshold, or (with a baseline) a metric or a question that got worse."""
+    config = load_thresholds()
+    product = results["variants"]["hybrid"]
+    metrics = product["summary"] | product["retrieval"]
+    failures = []
+    for name, rule in config["minimum"].items():
+        if metrics[name] < rule:
+            failures.append(f"{name} = {metrics[name]} is below the threshold {rule}")
+    for name, rule in config["maximum"].items():
+        if metrics[name] > rule:
+            failures.append(f"{name} = {metrics[name]} is above the threshold {rule}")
+    if baseline:
+        old = baseline["variants"]["hybrid"]
+        old_metrics = old["summary"] | old["retrieval"]
+        tolerance = config.get("regression_tolerance", 0.0)
+        for name in config["no_regression"]:
+            if name in old_metrics and metrics[name] < old_metrics[name] - tolerance:
+                failures.append(f"{name} fell from {old_metrics[name]} to {metrics[name]}")
+        for q in newly_failing(results, baseline):
+            failures.append(f"question {q} passed in the baseline and fails now")
+    return failures
+
+
+def newly_failing(results: dict, baseline: dict) -> list[str]:
+    before = {q["id"]: q["passed"] for q in baseline["variants"]["hybrid"]["questions"]}
+    return [q["id"] for q in results["variants"]["hybrid"]["questions"] if before.get(q["id"]) and not q["passed"]]
+
+
+def deltas(results: dict, baseline: dict) -> dict[str, tuple[float, float]]:
+    now = results["variants"]["hybrid"]["summary"] | results["variants"]["hybrid"]["retrieval"]
+    old = baseline["variants"]["hybrid"]["summary"] | baseline["variants"]["hybrid"]["retrieval"]
+    return {k: (old[k], now[k]) for k in now if k in old and isinstance(now[k], (int, float))}

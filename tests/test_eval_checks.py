@@ -1,0 +1,119 @@
+"""The eval's own checks, on hand-made answers that are wrong in one way each: every one must be caught."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from chatbot.answerer import Answerer
+from chatbot.models import Answer, Citation
+from evals.checks import check
+from evals.labelled import Item, load_items
+from evals.suite import LintError, index_chunks, lint
+
+RECURRENCE = "Post-IVL recurrence rates range from 16.6 to 30.0%, rendering long-term follow-up critical"
+GARD_RARE = "IVL is rare, with only about 200 cases reported in the medical literature."
+ITEM = Item(id="t", category="test", question="q", facts=[{"number": 16.6, "vital": True}], sources=["zhao-tian-2026"])
+
+
+@pytest.fixture(scope="module")
+def chunks(built_index, embeddings):
+    return index_chunks(Answerer(built_index, embeddings))
+
+
+def chunk_with(chunks, text):
+    return next((cid, c) for cid, c in chunks.items() if text in c["text"])
+
+
+def citation(chunks, n, quote, chunk_text=None, **override):
+    cid, c = chunk_with(chunks, chunk_text or quote)
+    fields = dict(n=n, source_id=c["source_id"], title="t", section=c["section"], date="d", url=c["url"], quote=quote, chunk_id=cid)
+    return Citation(**(fields | override))
+
+
+def full_sentence(chunks, start):
+    cid, c = chunk_with(chunks, start)
+    at = c["text"].index(start)
+    return c["text"][at : c["text"].index(".", c["text"].index("%", at)) + 1]
+
+
+def answer(sentences_and_markers, citations):
+    text = " ".join(f"{s} {m}".strip() for s, m in sentences_and_markers)
+    return Answer(question="q", answer=text, abstained=False, citations=citations, sentences=[s for s, _ in sentences_and_markers])
+
+
+def test_a_correct_answer_passes(chunks):
+    s = full_sentence(chunks, RECURRENCE)
+    v = check(ITEM, answer([(s, "[1]")], [citation(chunks, 1, s)]), chunks)
+    assert v.passed, v.problems
+
+
+def test_wrong_citation_is_caught(chunks):
+    s = full_sentence(chunks, RECURRENCE)
+    v = check(ITEM, answer([(s, "[1]")], [citation(chunks, 1, GARD_RARE)]), chunks)
+    assert not v.citation_faithful and not v.passed
+
+
+def test_uncited_sentence_is_caught(chunks):
+    s = full_sentence(chunks, RECURRENCE)
+    v = check(ITEM, answer([(s, "[1]"), ("IVL is always fatal.", "")], [citation(chunks, 1, s)]), chunks)
+    assert not v.citation_valid and not v.passed
+
+
+def test_changed_number_is_caught(chunks):
+    s = full_sentence(chunks, RECURRENCE)
+    changed = s.replace("16.6", "61.6")
+    v = check(ITEM, answer([(changed, "[1]")], [citation(chunks, 1, s)]), chunks)
+    assert not v.citation_faithful and not v.facts_vital
+
+
+def test_quote_from_the_wrong_source_is_caught(chunks):
+    s = full_sentence(chunks, RECURRENCE)
+    gard_id, gard = chunk_with(chunks, GARD_RARE)
+    wrong = citation(chunks, 1, s, source_id="gard-ivl", url=gard["url"], chunk_id=gard_id)
+    v = check(ITEM, answer([(s, "[1]")], [wrong]), chunks)
+    assert not v.citation_faithful
+
+
+def test_marker_without_citation_and_must_not_say_are_caught(chunks):
+    s = full_sentence(chunks, RECURRENCE)
+    item = ITEM.model_copy(update={"must_not_say": ["always fatal"]})
+    v = check(item, answer([(s, "[1][2]")], [citation(chunks, 1, s)]), chunks)
+    assert not v.citation_valid
+    v = check(item, Answer(question="q", answer=f"{s} [1] It is always fatal.", abstained=False, citations=[citation(chunks, 1, s)], sentences=[s]), chunks)
+    assert v.must_not_say == ["always fatal"] and not v.passed
+
+
+def test_lint_fails_on_a_gold_quote_missing_from_the_corpus(chunks):
+    assert lint(load_items(), chunks)  # the shipped set is clean
+    broken = ITEM.model_copy(update={"gold": ["IVL was first described on the moon."]})
+    with pytest.raises(LintError, match="t: IVL was first described on the moon"):
+        lint((broken,), chunks)
+
+
+@pytest.mark.slow
+def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_path):
+    env = {**os.environ, "IVL_DATA_DIR": str(built_index.data_dir)}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "chatbot", "eval", "--out", str(tmp_path), *a], capture_output=True, text=True, env=env)  # noqa: E731
+    first = run()
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "all thresholds met" in first.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {"hybrid", "dense", "bm25"} == set(results["variants"])
+    assert results["manifest"]["corpus_sha256"] and results["manifest"]["embedding_model"]
+    html = (tmp_path / "report.html").read_text()
+    assert "<mark>" in html and "<svg" in html and "http" not in html.split("<h2>Metrics")[0].split("Manifest")[0]
+    # A baseline in which a question that fails now had passed, and a metric was higher.
+    hybrid = results["variants"]["hybrid"]
+    failing = next(q for q in hybrid["questions"] if not q["passed"])
+    failing["passed"] = True
+    hybrid["summary"]["key_fact_recall"] += 0.05
+    (tmp_path / "better.json").write_text(json.dumps(results))
+    second = run("--baseline", str(tmp_path / "better.json"))
+    assert second.returncode == 1
+    assert f"question {failing['id']} passed in the baseline and fails now" in second.stderr
+    assert "key_fact_recall fell" in second.stderr
