@@ -71,12 +71,10 @@ def previous_questions(history: Iterable) -> list[str]:
 class Answerer:
     def __init__(self, settings: Settings, embeddings=None):
         from ingest.embeddings import ModelEmbeddings
-        from ingest.store import open_index
 
         self.settings = settings
         self.embeddings = embeddings or ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
         self.lexicon = Lexicon.load()
-        self.index = open_index(settings, self.embeddings.name)
         self.reload()
         calibrated = calibration()
         self.threshold = (
@@ -87,7 +85,11 @@ class Answerer:
         )
 
     def reload(self) -> None:
-        """Re-read the chunks (after an ingest) and rebuild BM25 and term statistics from them."""
+        """Open the index in service and build BM25 and term statistics from its chunks."""
+        from ingest.store import open_index, version
+
+        self.version = version(self.settings)
+        self.index = open_index(self.settings, self.embeddings.name)
         got = self.index.chunks.get(include=["documents", "metadatas"])
         docs = [to_document(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         s = self.settings
@@ -139,9 +141,25 @@ class Answerer:
     # -- answering ---------------------------------------------------------------------------------------
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
+        from ingest.store import KnowledgeBaseUnavailable, version
+
         started = time.perf_counter()
         q = self.check(question)
-        query, chunks, cands = self.gather(q, history)
+        try:
+            if version(self.settings) != self.version:
+                self.reload()  # an ingest switched the index: serve the new one from this question on
+            query, chunks, cands = self.gather(q, history)
+        except KnowledgeBaseUnavailable:
+            raise
+        except Exception as err:  # noqa: BLE001 -- a lost server or index surfaces as many chromadb/httpx types
+            from ingest.documents import IngestError
+
+            if isinstance(err, IngestError):
+                raise
+            raise KnowledgeBaseUnavailable(
+                f"knowledge base unavailable: the index could not be searched ({type(err).__name__}); "
+                "try again in a moment"
+            ) from None
         if self.abstains(cands, query):
             result = abstention(q)
         else:

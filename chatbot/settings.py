@@ -102,14 +102,6 @@ class Settings(BaseSettings):
             raise ValueError("IVL_WEIGHT_DENSE and IVL_WEIGHT_BM25 cannot both be 0")
         return self
 
-    @property
-    def chroma_dir(self) -> Path:
-        return self.data_dir / "chroma"
-
-    @property
-    def record_db(self) -> Path:
-        return self.data_dir / "records.sqlite"
-
 
 def describe_error(err: ValidationError) -> str:
     """One line per bad value, naming the environment variable and the rule it broke."""

@@ -145,8 +145,9 @@ class Handlers:
         except Exception as err:  # noqa: BLE001 -- a failing index must not crash the page; say what happened
             from ingest.documents import IngestError
 
-            reason = str(err) if isinstance(err, IngestError) else "the answer could not be made; try again"
-            return history + [_msg("user", escape_markdown(message)), _msg("assistant", f"*Knowledge base unavailable: {escape_markdown(reason)}*")], message, session
+            reason = str(err) if isinstance(err, IngestError) else "knowledge base unavailable; try again in a moment"
+            reply = _msg("assistant", f"*{escape_markdown(reason[:1].upper() + reason[1:])}*")
+            return history + [_msg("user", escape_markdown(message[:2000])), reply], message, session
         session["questions"].append(answer.question)
         history = history + [_msg("user", escape_markdown(answer.question)), _msg("assistant", render_answer(answer, view, self.glossary))]
         session["answers"][len(history) - 1] = answer.model_dump()
@@ -260,8 +261,8 @@ def build_app(answerer, settings: Settings):
                 result = gr.Markdown(elem_id="study-result")
 
         submit = dict(fn=handlers.respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
-        box.submit(**submit)
-        send.click(**submit)
+        box.submit(**submit, api_name="ask")
+        send.click(**submit, api_name=False)
         clear.click(lambda: ([], "", Handlers.new_session()), outputs=[chat, box, session])
         if feedback:
             def on_like(data: gr.LikeData, state: dict) -> str:

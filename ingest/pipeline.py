@@ -1,11 +1,14 @@
 """`ivl ingest`: read every file first, then chunk, then let LangChain's indexing API sync Chroma.
 
 Nothing touches the index until every file has loaded, so one bad file leaves the index as it was.
+Locally the sync runs on a copy that is switched in only when complete (see ingest/store.py), so a
+crash, a kill or a full disk also leave the previous index serving.
 The index mirrors the files given (default: the corpus folder): a file no longer there loses its chunks.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
@@ -95,7 +98,7 @@ def _vector_store(client, name: str, embeddings: ModelEmbeddings):
     )
 
 
-def _reset_if_other_model(client, settings: Settings, model_name: str) -> str | None:
+def _reset_if_other_model(client, settings: Settings, model_name: str, root: Path | None) -> str | None:
     """An index of another model cannot be updated in place: its vectors live in another space."""
     existing = {c.name if hasattr(c, "name") else c for c in client.list_collections()}
     names = store.collection_names(settings)
@@ -106,9 +109,62 @@ def _reset_if_other_model(client, settings: Settings, model_name: str) -> str | 
         if n in existing:
             client.delete_collection(n)
     for kind in ("chunks", "sentences"):
-        manager = store.record_manager(settings, kind)
+        manager = store.record_manager(settings, kind, root)
         manager.delete_keys(manager.list_keys())
     return f"index was built with {sorted(map(str, built_with))}; rebuilt with {model_name}"
+
+
+def _sync(settings: Settings, root: Path | None, embeddings, chunks, sentences, progress: bool):
+    """Bring the two collections (in `root`, or on the server) in line with these chunks and sentences."""
+    from langchain_core.indexing import index
+    from tqdm import tqdm
+
+    client = store.client(settings, root)
+    rebuilt = _reset_if_other_model(client, settings, embeddings.name, root)
+    results = {}
+    for kind, items, name in (
+        ("chunks", chunks, store.collection_names(settings)[0]),
+        ("sentences", sentences, store.collection_names(settings)[1]),
+    ):
+        # Length order keeps padding low in each model batch: padded word pieces are most of the cost otherwise.
+        ordered = sorted(items, key=lambda d: len(d.page_content))
+        bar = tqdm(ordered, desc=f"Indexing {kind}", unit=kind[:-1], disable=not progress, leave=False)
+        results[kind] = index(
+            bar,
+            store.record_manager(settings, kind, root),
+            _vector_store(client, name, embeddings),
+            cleanup="full",
+            source_id_key="source_id",
+            key_encoder=lambda d: d.metadata["chunk_id" if "chunk_id" in d.metadata else "sentence_id"],
+            batch_size=INDEX_BATCH,
+        )
+    return results, rebuilt
+
+
+def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: bool):
+    """Sync a copy of the current version; switch to it only if it is complete and different."""
+    try:
+        root = store.new_version(settings)
+    except OSError as err:
+        raise IngestError(f"cannot prepare the new index in {settings.data_dir}: {err.strerror or err}") from None
+    try:
+        results, rebuilt = _sync(settings, root, embeddings, chunks, sentences, progress)
+    except BaseException as err:
+        store.discard(root)
+        if isinstance(err, IngestError) or not isinstance(err, Exception):
+            raise
+        full = " (the disk is full)" if getattr(err, "errno", None) == errno.ENOSPC or "disk is full" in str(err) else ""
+        raise IngestError(
+            f"ingest failed{full}; the previous index is unchanged ({type(err).__name__}: {err})"
+        ) from None
+    changed = rebuilt or store.current(settings) is None or any(
+        r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values()
+    )
+    if changed:
+        store.switch(settings, root)
+    else:
+        store.discard(root)  # nothing changed: keep serving the same files
+    return results, rebuilt
 
 
 def run_ingest(
@@ -117,9 +173,6 @@ def run_ingest(
     embeddings: ModelEmbeddings | None = None,
     progress: bool = True,
 ) -> IngestReport:
-    from langchain_core.indexing import index
-    from tqdm import tqdm
-
     started = time.perf_counter()
     docs = load_all(paths or [settings.corpus_dir])
     docs, duplicates = drop_duplicates(docs)
@@ -138,27 +191,16 @@ def run_ingest(
         }
     sentences = sentence_documents(chunks)
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    client = store.client(settings, create=True)
-    rebuilt = _reset_if_other_model(client, settings, embeddings.name)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
     before = embeddings.embedded
-    results = {}
-    for kind, items, name in (
-        ("chunks", chunks, store.collection_names(settings)[0]),
-        ("sentences", sentences, store.collection_names(settings)[1]),
-    ):
-        # Length order keeps padding low in each model batch: padded word pieces are most of the cost otherwise.
-        ordered = sorted(items, key=lambda d: len(d.page_content))
-        bar = tqdm(ordered, desc=f"Indexing {kind}", unit=kind[:-1], disable=not progress, leave=False)
-        results[kind] = index(
-            bar,
-            store.record_manager(settings, kind),
-            _vector_store(client, name, embeddings),
-            cleanup="full",
-            source_id_key="source_id",
-            key_encoder=lambda d: d.metadata["chunk_id" if "chunk_id" in d.metadata else "sentence_id"],
-            batch_size=INDEX_BATCH,
-        )
+    with store.ingest_lock(settings):
+        if settings.chroma_host:
+            results, rebuilt = _sync(settings, None, embeddings, chunks, sentences, progress)
+        else:
+            results, rebuilt = _build_beside(settings, embeddings, chunks, sentences, progress)
     r = results["chunks"]
     return IngestReport(
         documents=len(docs),

@@ -2,12 +2,23 @@
 
 Two collections: `<name>` holds chunks (what retrieval searches), `<name>_sentences` holds each
 chunk's sentences (what the answerer scores), both keyed by chunk id and kept in step by ingest.
+
+Locally, an index is a folder `DATA_DIR/versions/<id>/` (Chroma files + the record manager's SQLite)
+and `DATA_DIR/current` is a symlink to the one in service. Ingest builds the next version beside it and
+switches the link atomically, so a killed ingest leaves the previous index serving, and readers never
+share a SQLite file with a writer (Chroma's PersistentClient is not safe across processes).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from chatbot.settings import Settings
 from ingest.documents import IngestError
@@ -35,11 +46,25 @@ def _chroma_settings():
 def where(settings: Settings) -> str:
     if settings.chroma_host:
         return f"Chroma server at {settings.chroma_host}:{settings.chroma_port}"
-    return f"local index in {settings.chroma_dir}"
+    return f"local index in {settings.data_dir}"
 
 
-def client(settings: Settings, create: bool = False):
-    """A Chroma client; `create` allows making the local folder (ingest), otherwise it must exist (queries)."""
+def current(settings: Settings) -> Path | None:
+    """The version folder in service, or None before the first ingest."""
+    link = settings.data_dir / "current"
+    return link.resolve() if link.is_symlink() and link.resolve().is_dir() else None
+
+
+def version(settings: Settings) -> str:
+    """Changes whenever ingest switches the index (server mode has a single, live index)."""
+    if settings.chroma_host:
+        return "server"
+    link = settings.data_dir / "current"
+    return os.readlink(link) if link.is_symlink() else ""
+
+
+def client(settings: Settings, root: Path | None = None):
+    """A Chroma client: the server's, or the local one for version folder `root` (default: the current one)."""
     import chromadb
 
     try:
@@ -47,19 +72,60 @@ def client(settings: Settings, create: bool = False):
             c = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings())
             c.heartbeat()
             return c
-        if not create and not settings.chroma_dir.exists():
-            raise IndexMissing(f"no index in {settings.chroma_dir}; run `ivl ingest` first")
-        if create:
-            settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=_chroma_settings())
+        root = root or current(settings)
+        if root is None:
+            raise IndexMissing(f"no index in {settings.data_dir}; run `ivl ingest` first")
+        return chromadb.PersistentClient(path=str(root / "chroma"), settings=_chroma_settings())
     except IngestError:
         raise
-    except PermissionError as err:
-        raise KnowledgeBaseUnavailable(f"cannot write the data directory {settings.data_dir}: {err.strerror}") from None
     except Exception as err:  # noqa: BLE001 -- chromadb wraps connection failures in several types
         raise KnowledgeBaseUnavailable(
             f"knowledge base unavailable: cannot open the {where(settings)} ({type(err).__name__}: {err})"
         ) from None
+
+
+@contextmanager
+def ingest_lock(settings: Settings):
+    """One ingest at a time per data directory; a second one waits (readers never take this lock)."""
+    path = settings.data_dir / "ingest.lock"
+    with path.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another ingest is running on {settings.data_dir}; waiting for it", file=sys.stderr)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def new_version(settings: Settings) -> Path:
+    """A copy of the current version (or an empty folder) to build the next index in."""
+    target = settings.data_dir / "versions" / f"{time.time_ns()}-{os.getpid()}"
+    source = current(settings)
+    if source is not None:
+        shutil.copytree(source, target)
+    else:
+        (target / "chroma").mkdir(parents=True)
+    return target
+
+
+def switch(settings: Settings, target: Path) -> None:
+    """Put `target` in service atomically (rename of a symlink), then drop all but it and its predecessor."""
+    previous = current(settings)
+    temp = settings.data_dir / f".current-{os.getpid()}"
+    temp.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(target, settings.data_dir), temp)
+    os.replace(temp, settings.data_dir / "current")
+    keep = {target.name, previous.name if previous else ""}
+    for old in (settings.data_dir / "versions").iterdir():
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def discard(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def collection_names(settings: Settings) -> tuple[str, str]:
@@ -102,10 +168,12 @@ def collection_metadata(model_name: str, dimension: int) -> dict:
     return {"hnsw:space": "cosine", "embedding_model": model_name, "embedding_dim": dimension}
 
 
-def record_manager(settings: Settings, kind: str):
+def record_manager(settings: Settings, kind: str, root: Path | None = None):
+    """Records live beside the vectors they describe: in the version folder, or (server mode) in DATA_DIR."""
     from langchain_classic.indexes import SQLRecordManager
 
     place = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else "local"
-    manager = SQLRecordManager(f"{place}/{settings.collection}/{kind}", db_url=f"sqlite:///{settings.record_db}")
+    db = (settings.data_dir / "server-records.sqlite") if settings.chroma_host else (root / "records.sqlite")
+    manager = SQLRecordManager(f"{place}/{settings.collection}/{kind}", db_url=f"sqlite:///{db}")
     manager.create_schema()
     return manager
