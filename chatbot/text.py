@@ -98,12 +98,13 @@ class Lexicon:
         return list(dict.fromkeys(out)) if expand else out
 
     def is_followup(self, question: str) -> bool:
+        """Leans on the previous question: starts like "and after...", or says "it"/"that" without naming
+        the topic, or is a single word."""
         q = " ".join(self.words(question)) + " "
         content = [w for w in self.words(question) if w not in STOP]
-        refers_back = bool(re.search(r"\b(it|this|that|they|them|those|these|she|her)\b", q)) and not (
-            {"ivl", "leiomyomatosis"} & set(content)
-        )
-        return q.startswith(self.followup_cues) or len(content) <= 2 or refers_back
+        names_topic = bool(set(content) & self.topic)
+        refers_back = bool(re.search(r"\b(it|this|that|they|them|those|these|she|her)\b", q)) and not names_topic
+        return q.startswith(self.followup_cues) or refers_back or (len(content) <= 1 and not names_topic)
 
     def is_personal(self, question: str) -> bool:
         q = " " + " ".join(WORD.findall(clean(question).lower().replace("’", "'").replace("'", ""))) + " "
