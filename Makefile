@@ -4,12 +4,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := run
-.PHONY: run test setup chromium ingest bench-ingest bench-answer calibrate screenshot
+.PHONY: run test setup chromium ingest bench calibrate screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q "torch==2.13.0"  # the CPU build; see pyproject.toml
-	$(PY) -m pip install -q -e ".[chat,test]"
+	$(PY) -m pip install -q -e ".[chat,test,bench]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -27,11 +27,8 @@ chromium:
 test: setup chromium
 	$(PY) -m pytest
 
-bench-ingest: setup
-	$(PY) -m evals.bench_ingest
-
-bench-answer: setup ingest
-	$(PY) -m evals.bench_answer
+bench: setup
+	$(VENV)/bin/ivl bench
 
 calibrate: setup
 	$(VENV)/bin/ivl calibrate

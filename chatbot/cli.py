@@ -183,3 +183,16 @@ def evaluate(
         typer.echo(json.dumps(results, ensure_ascii=False))
     if failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def bench(
+    scales: Annotated[str, typer.Option(help="Synthetic corpus sizes beyond 1x, comma-separated (1000 takes about an hour here).")] = "10,100",
+    repeats: Annotated[int, typer.Option(min=1, help="Repeats per measurement; medians are reported.")] = 3,
+    out: Annotated[Path | None, typer.Option(help="Folder for bench.json, bench.md, bench-scale.png (default DATA_DIR/bench).")] = None,
+) -> None:
+    """Benchmark latency (vs the floor and a plain LangChain RAG), cold start, ingest, scale, memory, concurrency."""
+    from evals.bench import main as run
+
+    args = ["--scales", scales, "--repeats", str(repeats)] + (["--out", str(out)] if out else [])
+    run(args)

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     )
     chroma_host: str | None = Field(None, description="Chroma server host; unset means a local PersistentClient.")
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port, used with IVL_CHROMA_HOST.")
+    max_file_mb: float = Field(50, gt=0, le=10_000, description="Largest document file ingest accepts, in MB.")
     chunk_max_tokens: int = Field(
         256, ge=32, le=512, description="Hard ceiling per chunk in the model's word pieces (MiniLM reads 256)."
     )

@@ -14,7 +14,6 @@ import yaml
 from ingest.documents import IngestError, Section, SourceDocument
 
 SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
-MAX_BYTES = 50_000_000  # a 50 MB text is not a document we can chunk sensibly in one go
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -32,13 +31,13 @@ def discover(paths: list[Path]) -> list[Path]:
     return found
 
 
-def load(path: Path) -> SourceDocument:
+def load(path: Path, max_mb: float = 50) -> SourceDocument:
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
         raise IngestError(f"{path}: unsupported file type {path.suffix or '(none)'}; use one of {', '.join(SUPPORTED)}")
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise IngestError(f"{path}: larger than {MAX_BYTES // 1_000_000} MB; split it first")
+        if path.stat().st_size > max_mb * 1_000_000:
+            raise IngestError(f"{path}: larger than IVL_MAX_FILE_MB ({max_mb:g} MB); split it or raise the limit")
         doc = {"markdown": _markdown, "text": _text, "html": _html, "pdf": _pdf}[kind](path)
     except IngestError:
         raise

@@ -48,14 +48,14 @@ class IngestReport:
         return asdict(self)
 
 
-def load_all(paths: list[Path]) -> list[SourceDocument]:
+def load_all(paths: list[Path], max_mb: float = 50) -> list[SourceDocument]:
     files = discover(paths)
     if not files:
         raise IngestError(f"no supported files in {', '.join(map(str, paths))}")
     errors, docs = [], []
     for path in files:
         try:
-            docs.append(load(path))
+            docs.append(load(path, max_mb))
         except IngestError as err:
             errors.append(str(err))
     if errors:
@@ -174,7 +174,7 @@ def run_ingest(
     progress: bool = True,
 ) -> IngestReport:
     started = time.perf_counter()
-    docs = load_all(paths or [settings.corpus_dir])
+    docs = load_all(paths or [settings.corpus_dir], settings.max_file_mb)
     docs, duplicates = drop_duplicates(docs)
     embeddings = embeddings or ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
     max_tokens = min(settings.chunk_max_tokens, embeddings.max_tokens)

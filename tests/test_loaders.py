@@ -94,3 +94,11 @@ def test_encrypted_pdf(tmp_path):
         writer.write(fh)
     with pytest.raises(IngestError, match="locked.pdf: PDF is encrypted"):
         load(tmp_path / "locked.pdf")
+
+
+def test_very_large_pdf_is_refused_by_size(tmp_path):
+    path = make_pdf(tmp_path / "huge.pdf", ["Intravenous leiomyomatosis. " * 400] * 60)
+    assert path.stat().st_size > 100_000
+    with pytest.raises(IngestError, match="huge.pdf: larger than IVL_MAX_FILE_MB"):
+        load(path, max_mb=0.1)
+    assert load(path).sections  # within the default limit it loads

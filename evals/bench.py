@@ -1,0 +1,361 @@
+"""`ivl bench`: speed measured side by side in one process tree — against the hardware floor, against a plain
+LangChain RAG pipeline, and as the corpus grows. Medians over repeats; ratios between things measured
+in the same run (these machines are noisy).
+
+Writes bench.json, bench.md and bench-scale.png to the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from chatbot.models import Answer, Citation
+from chatbot.settings import Settings, load_settings
+from chatbot.validator import escape_markdown
+from evals.checks import check
+from evals.labelled import load_items
+from evals.suite import index_chunks, summarize
+from ingest.loaders import load
+from ingest.sentences import sentence_spans
+
+
+def _med(values) -> float:
+    return float(statistics.median(values))
+
+
+def _pct(values, q) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+# -- 1. warm latency and quality: product, plain LangChain RAG, floor ---------------------------------------
+
+
+def plain_rag(settings: Settings, embeddings):
+    """The usual LangChain pipeline: Chroma similarity search, top 4, same model; the answer is the top chunk."""
+    from langchain_chroma import Chroma
+
+    from ingest import store
+
+    store_ = Chroma(client=store.client(settings), collection_name=settings.collection, embedding_function=embeddings)
+    return store_.as_retriever(search_kwargs={"k": 4})
+
+
+def plain_answer(question: str, docs) -> Answer:
+    top = docs[0]
+    m = top.metadata
+    citation = Citation(n=1, source_id=m["source_id"], title=m["title"], section=m["section"], date=str(m["date"]),
+                        url=m["url"], quote=top.page_content, chunk_id=m["chunk_id"])  # fmt: skip
+    return Answer(question=question, answer=f"{escape_markdown(top.page_content)} [1]", abstained=False,
+                  citations=[citation], sentences=[top.page_content])  # fmt: skip
+
+
+def warm(settings: Settings, answerer, repeats: int) -> dict:
+    items = load_items()
+    rag = plain_rag(settings, answerer.embeddings)
+    inner = answerer.embeddings._inner  # the bare model, no cache: the floor pays for every embedding
+    for item in items[:5]:
+        answerer.answer(item.question, item.history)
+        rag.invoke(item.question)
+    runs = {"product": [], "plain": [], "floor": []}
+    plain_answers = {}
+    for _ in range(repeats):
+        answerer.embeddings.clear_cache()
+        times = {k: [] for k in runs}
+        for item in items:
+            times["product"].append(_timed(lambda: answerer.answer(item.question, item.history))[0])
+            t, docs = _timed(lambda: rag.invoke(item.question))
+            times["plain"].append(t)
+            plain_answers[item.id] = plain_answer(item.question, docs)
+            times["floor"].append(_timed(lambda: answerer.index.chunks.query(query_embeddings=[inner.embed_query(item.question)], n_results=4))[0])  # noqa: E501
+        for k in runs:
+            runs[k].append((_pct(times[k], 50), _pct(times[k], 95)))
+    out = {k: {"p50_ms": round(_med(p[0] for p in v), 1), "p95_ms": round(_med(p[1] for p in v), 1)} for k, v in runs.items()}
+    out["ratio_product_floor_p50"] = round(out["product"]["p50_ms"] / out["floor"]["p50_ms"], 2)
+    out["ratio_product_plain_p50"] = round(out["product"]["p50_ms"] / out["plain"]["p50_ms"], 2)
+    chunks = index_chunks(answerer)
+    product = summarize([check(i, answerer.answer(i.question, i.history), chunks) for i in items])
+    plain = summarize([check(i, plain_answers[i.id], chunks) for i in items])
+    keys = ["key_facts_vital", "key_fact_recall", "expected_source", "citation_validity", "citation_faithfulness",
+            "abstention_recall", "abstention_precision", "must_not_say_violations"]  # fmt: skip
+    out["quality"] = {k: {"product": product[k], "plain": plain[k]} for k in keys}
+    return out
+
+
+# -- 2. cold start --------------------------------------------------------------------------------------------
+
+
+def _env(settings: Settings, **extra) -> dict:
+    return {**os.environ, "IVL_DATA_DIR": str(settings.data_dir.resolve()), **extra}
+
+
+def cold_ask(settings: Settings, repeats: int) -> dict:
+    times = []
+    for _ in range(repeats):
+        t, proc = _timed(lambda: subprocess.run([sys.executable, "-m", "chatbot", "ask", "How is IVL treated?"],
+                                                capture_output=True, text=True, env=_env(settings)))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        times.append(t)
+    probe = (
+        "import time; t=time.perf_counter(); import chatbot.cli; a=time.perf_counter();"
+        "import sentence_transformers; b=time.perf_counter(); import chromadb, langchain_chroma, langchain_classic.retrievers;"
+        "c=time.perf_counter(); from chatbot.settings import load_settings; from ingest.embeddings import ModelEmbeddings;"
+        "s=load_settings(); e=ModelEmbeddings(s.embedding_model); d=time.perf_counter();"
+        "from chatbot.answerer import Answerer; x=Answerer(s, e); f=time.perf_counter(); x.answer('How is IVL treated?');"
+        "g=time.perf_counter(); print(a-t, b-a, c-b, d-c, f-d, g-f)"
+    )
+    parts = []
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env(settings))
+        parts.append([float(x) for x in out.stdout.split()])
+    names = ["cli_and_settings", "import_sentence_transformers", "import_chroma_langchain", "model_load", "index_open", "first_answer"]
+    gradio = subprocess.run([sys.executable, "-X", "importtime", "-m", "chatbot", "ask", "--json", "What is IVL?"],
+                            capture_output=True, text=True, env=_env(settings)).stderr.count("gradio")  # fmt: skip
+    return {
+        "ask_s": round(_med(times), 2),
+        "breakdown_s": {n: round(_med(p[i] for p in parts), 2) for i, n in enumerate(names)},
+        "ask_imports_gradio": gradio > 0,
+    }
+
+
+def _serve_chat(settings: Settings, port: int):
+    proc = subprocess.Popen([sys.executable, "-m", "chatbot", "chat"], env=_env(settings, IVL_CHAT_PORT=str(port)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    start = time.perf_counter()
+    while time.perf_counter() - start < 300:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            return proc, time.perf_counter() - start
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("ivl chat did not start")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+# -- 6. concurrency (and 5. memory while serving) -------------------------------------------------------------
+
+
+def serve_and_load(settings: Settings, clients_list=(1, 4, 16), per_client: int = 10) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    port = _free_port()
+    proc, started = _serve_chat(settings, port)
+    url = f"http://127.0.0.1:{port}/"
+    questions = [i.question for i in load_items() if not i.history]
+    out = {"chat_start_to_page_s": round(started, 2), "qps": {}}
+    try:
+        for n in clients_list:
+            def user(u: int) -> int:
+                client = Client(url, verbose=False)
+                for j in range(per_client):
+                    client.predict(questions[(u * per_client + j) % len(questions)], [], "Clinician", api_name="/ask")
+                return per_client
+
+            t, done = _timed(lambda: sum(ThreadPoolExecutor(n).map(user, range(n))))
+            out["qps"][str(n)] = round(done / t, 1)
+        out["peak_rss_mb"] = _peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+# -- 3. ingest and 4. scale -----------------------------------------------------------------------------------
+
+
+def synthetic_corpus(corpus_dir: Path, target: Path, factor: int) -> None:
+    """factor x the real corpus: the real documents plus (factor - 1) recombinations of each. A synthetic
+    sentence joins the first half of one real sentence to the second half of another from the same section,
+    so the language is real but every document is new (ingest would rightly skip a mere reshuffle as a
+    duplicate)."""
+    target.mkdir(parents=True, exist_ok=True)
+    docs = [load(p) for p in sorted(corpus_dir.glob("*.md")) if p.name != "README.md"]
+    for doc in docs:
+        (target / doc.path.name).write_text(doc.text, encoding="utf-8")
+    for k in range(1, factor):
+        rng = random.Random(k)
+        for doc in docs:
+            body = []
+            for s in (s for s in doc.sections if s.indexed):
+                words = [doc.text[a:b].split() for a, b in sentence_spans(doc.text, s.start, s.end)]
+                mixed = []
+                for first in words:
+                    second = rng.choice(words)
+                    mixed.append(" ".join(first[: len(first) // 2] + second[len(second) // 2 :]))
+                body.append(f"## {s.name}\n\n" + " ".join(mixed))
+            meta = {k2: v for k2, v in doc.meta.items() if k2 != "unindexed_sections"}
+            meta |= {"source_id": f"{doc.source_id}-synthetic-{k}", "title": f"{doc.title} (synthetic {k})",
+                     "url": f"https://synthetic.invalid/{doc.source_id}/{k}"}  # fmt: skip
+            text = "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n" + "\n\n".join(body) + "\n"
+            (target / f"{doc.source_id}-synthetic-{k}.md").write_text(text, encoding="utf-8")
+
+
+def ingest_and_scale(settings: Settings, embeddings, scales: list[int], repeats: int, root: Path) -> dict:
+    from chatbot.answerer import Answerer
+    from ingest.chunking import chunk_document
+    from ingest.pipeline import run_ingest, sentence_documents
+
+    docs = [load(p) for p in sorted(settings.corpus_dir.glob("*.md")) if p.name != "README.md"]
+    chunks = [c for d in docs for c in chunk_document(d, embeddings.count_tokens, 256, 200, 1)]
+    texts = [c.page_content for c in chunks]
+    sentences = [s.page_content for s in sentence_documents(chunks)]
+    embeddings.embed_documents(texts[:8])
+    embed_all, full, reingest, reembedded = [], [], [], []
+    for r in range(repeats):
+        embed_all.append(_timed(lambda: (embeddings.embed_documents(texts), embeddings.embed_documents(sentences)))[0])
+        s = settings.model_copy(update={"data_dir": root / f"ingest-{r}"})
+        full.append(_timed(lambda: run_ingest(s, embeddings=embeddings, progress=False))[0])
+        before = embeddings.embedded
+        reingest.append(_timed(lambda: run_ingest(s, embeddings=embeddings, progress=False))[0])
+        reembedded.append(embeddings.embedded - before)
+    n = len(texts) + len(sentences)
+    out = {
+        "ingest": {
+            "texts": n, "chunks": len(texts), "sentences": len(sentences),
+            "full_ingest_s": round(_med(full), 2), "pure_embedding_s": round(_med(embed_all), 2),
+            "ratio": round(_med(full) / _med(embed_all), 2),
+            "texts_per_s_ingest": round(n / _med(full), 1), "texts_per_s_embedding": round(n / _med(embed_all), 1),
+            "unchanged_reingest_s": round(_med(reingest), 2), "unchanged_reingest_embedded": max(reembedded),
+        },  # fmt: skip
+        "scale": {},
+    }
+    items = load_items()
+    for factor in [1, *scales]:
+        s = settings.model_copy(update={"data_dir": root / f"scale-{factor}"})
+        corpus = root / f"corpus-{factor}"
+        synthetic_corpus(settings.corpus_dir, corpus, factor)
+        t, report = _timed(lambda: run_ingest(s, [corpus], embeddings=embeddings, progress=False))
+        answerer = Answerer(s, embeddings)
+        for item in items[:5]:
+            answerer.answer(item.question)
+        p50s = []
+        for _ in range(repeats):
+            answerer.embeddings.clear_cache()
+            p50s.append(_pct([_timed(lambda: answerer.answer(i.question, i.history))[0] for i in items], 50))
+        out["scale"][str(factor)] = {"chunks": report.chunks, "sentences": report.sentences, "ingest_s": round(t, 1),
+                                     "p50_ms": round(_med(p50s), 1), "data_dir": str(s.data_dir)}  # fmt: skip
+    base = out["scale"]["1"]["p50_ms"]
+    for v in out["scale"].values():
+        v["p50_vs_1x"] = round(v["p50_ms"] / base, 2)
+    return out
+
+
+def plot(scale: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    factors = [int(k) for k in scale]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(factors, [scale[str(f)]["ingest_s"] for f in factors], marker="o")
+    a.set(xscale="log", yscale="log", xlabel="corpus size (× real)", ylabel="ingest (s)", title="Ingest time")
+    b.plot(factors, [scale[str(f)]["p50_ms"] for f in factors], marker="o")
+    b.set(xscale="log", xlabel="corpus size (× real)", ylabel="warm answer p50 (ms)", title="Answer latency")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def markdown(results: dict) -> str:
+    w, c, i = results["warm"], results["cold"], results["ingest"]
+    lines = [
+        f"Machine: {results['machine']}", "",
+        "| what | value |", "| --- | --- |",
+        f"| warm answer p50 / p95: product | {w['product']['p50_ms']} / {w['product']['p95_ms']} ms |",
+        f"| plain LangChain RAG (Chroma top 4, top chunk as answer) | {w['plain']['p50_ms']} / {w['plain']['p95_ms']} ms |",
+        f"| floor (one query embedding + one Chroma query) | {w['floor']['p50_ms']} / {w['floor']['p95_ms']} ms |",
+        f"| product / floor, product / plain (p50) | {w['ratio_product_floor_p50']}×, {w['ratio_product_plain_p50']}× |",
+        f"| `ivl ask` cold start (process start to printed answer) | {c['ask_s']} s |",
+        f"| of which: import sentence-transformers / model load / index open / answer | {c['breakdown_s']['import_sentence_transformers']} / {c['breakdown_s']['model_load']} / {c['breakdown_s']['index_open']} / {c['breakdown_s']['first_answer']} s |",
+        f"| `ivl ask` imports gradio | {c['ask_imports_gradio']} |",
+        f"| `ivl chat` start to page served | {results['serve']['chat_start_to_page_s']} s |",
+        f"| ingest ({i['texts']} texts) vs pure embedding of the same texts | {i['full_ingest_s']} s vs {i['pure_embedding_s']} s ({i['ratio']}×) |",
+        f"| unchanged re-ingest | {i['unchanged_reingest_s']} s, {i['unchanged_reingest_embedded']} texts embedded |",
+        f"| chat questions/s with 1 / 4 / 16 clients | {' / '.join(str(v) for v in results['serve']['qps'].values())} |",
+        f"| `ivl chat` peak RSS while serving, 1× / {results['largest']}× | {results['serve']['peak_rss_mb']} / {results['serve_largest']['peak_rss_mb']} MB |",
+        "", "| corpus | chunks | sentences | ingest | warm p50 | p50 vs 1× |", "| --- | --- | --- | --- | --- | --- |",
+    ]  # fmt: skip
+    for f, v in results["scale"].items():
+        lines.append(f"| {f}× | {v['chunks']} | {v['sentences']} | {v['ingest_s']} s | {v['p50_ms']} ms | {v['p50_vs_1x']} |")
+    lines += ["", "| quality metric | product | plain RAG |", "| --- | --- | --- |"]
+    for k, v in w["quality"].items():
+        lines.append(f"| {k} | {v['product']} | {v['plain']} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path) -> dict:
+    from chatbot.answerer import Answerer
+    from ingest.embeddings import ModelEmbeddings
+    from ingest.pipeline import run_ingest
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ivl-bench-") as tmp:
+        root = Path(tmp)
+        base = settings.model_copy(update={"data_dir": root / "main"})
+        embeddings = ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
+        run_ingest(base, embeddings=embeddings, progress=False)
+        answerer = Answerer(base, embeddings)
+        results = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}"}
+        results["warm"] = warm(base, answerer, repeats)
+        results["cold"] = cold_ask(base, repeats)
+        results["serve"] = serve_and_load(base)
+        results |= ingest_and_scale(base, embeddings, scales, repeats, root)
+        largest = max(int(k) for k in results["scale"])
+        big = settings.model_copy(update={"data_dir": Path(results["scale"][str(largest)]["data_dir"])})
+        results["largest"] = largest
+        results["serve_largest"] = serve_and_load(big, clients_list=(4,))
+    (out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (out / "bench.md").write_text(markdown(results), encoding="utf-8")
+    plot(results["scale"], out / "bench-scale.png")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="ivl bench")
+    parser.add_argument("--scales", default="10,100", help="corpus multiples beyond 1x, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    results = run_bench(settings, [int(x) for x in args.scales.split(",") if x], args.repeats, args.out or settings.data_dir / "bench")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
