@@ -83,6 +83,7 @@ class Answerer:
         self.unknown_limit = (
             settings.unknown_limit if settings.unknown_limit is not None else calibrated["unknown_above"]
         )
+        self.support_threshold = calibrated.get("support_threshold", 1.0)  # LLM path only; 1.0 = verbatim only
 
     def reload(self) -> None:
         """Open the index in service and build BM25 and term statistics from its chunks."""
@@ -141,25 +142,8 @@ class Answerer:
     # -- answering ---------------------------------------------------------------------------------------
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
-        from ingest.store import KnowledgeBaseUnavailable, version
-
         started = time.perf_counter()
-        q = self.check(question)
-        try:
-            if version(self.settings) != self.version:
-                self.reload()  # an ingest switched the index: serve the new one from this question on
-            query, chunks, cands = self.gather(q, history)
-        except KnowledgeBaseUnavailable:
-            raise
-        except Exception as err:  # noqa: BLE001 -- a lost server or index surfaces as many chromadb/httpx types
-            from ingest.documents import IngestError
-
-            if isinstance(err, IngestError):
-                raise
-            raise KnowledgeBaseUnavailable(
-                f"knowledge base unavailable: the index could not be searched ({type(err).__name__}); "
-                "try again in a moment"
-            ) from None
+        q, query, chunks, cands = self.prepare(question, history)
         if self.abstains(cands, query):
             result = abstention(q)
         else:
@@ -167,6 +151,24 @@ class Answerer:
             result = validate(self.draft(q, cands), passages)
         result.seconds = round(time.perf_counter() - started, 4)
         return result
+
+    def prepare(self, question: str, history: Iterable = ()) -> tuple[str, str, list, list[Candidate]]:
+        """Check the question, follow an index switch, retrieve and score; a lost index becomes one clear error."""
+        from ingest.documents import IngestError
+        from ingest.store import KnowledgeBaseUnavailable, version
+
+        q = self.check(question)
+        try:
+            if version(self.settings) != self.version:
+                self.reload()  # an ingest switched the index: serve the new one from this question on
+            return (q, *self.gather(q, history))
+        except IngestError:
+            raise
+        except Exception as err:  # noqa: BLE001 -- a lost server or index surfaces as many chromadb/httpx types
+            raise KnowledgeBaseUnavailable(
+                f"knowledge base unavailable: the index could not be searched ({type(err).__name__}); "
+                "try again in a moment"
+            ) from None
 
     def gather(self, question: str, history: Iterable = ()) -> tuple[str, list, list[Candidate]]:
         """The search query, the retrieved chunks and the scored candidate sentences for a checked question."""
@@ -200,6 +202,8 @@ class Answerer:
         w = self.settings.similarity_weight
         out = []
         for text, meta, vec in rows.values():
+            if self.lexicon.is_instruction(text):
+                continue  # a planted instruction is neither a claim to quote nor a passage for a model
             found = self.containing_chunk(meta, chunks)
             if found is None:
                 continue

@@ -25,6 +25,32 @@ def _margin(cut: float, values: list[float]) -> float:
     return min(abs(v - cut) for v in values) if values else 0.0
 
 
+def calibrate_support(answerer, items) -> dict:
+    """The LLM path's support threshold: each study item's own paraphrase (`explain`) against its gold quote
+    is a supported pair; against every other item's gold quote, an unsupported one."""
+    from chatbot.llm import support_score
+
+    study = [i for i in items if i.explain and i.gold]
+    scored = [
+        (support_score(answerer, a.explain, b.gold[0]), a.id == b.id) for a in study for b in study
+    ]
+    positives = [s for s, ok in scored if ok]
+    negatives = [s for s, ok in scored if not ok]
+    best = None
+    for cut in _cuts([s for s, _ in scored], 0.0, 1.0):
+        tpr = sum(s >= cut for s in positives) / len(positives)
+        tnr = sum(s < cut for s in negatives) / len(negatives)
+        # Accepting an unsupported sentence is the worst failure: rejecting them counts twice.
+        key = ((tpr + 2 * tnr) / 3, tnr, _margin(cut, [s for s, _ in scored]))
+        if best is None or key > best[0]:
+            best = (key, cut)
+    _, cut = best
+    tpr = sum(s >= cut for s in positives) / len(positives)
+    tnr = sum(s < cut for s in negatives) / len(negatives)
+    return {"threshold": round(cut, 4), "pairs": len(scored), "accuracy": round((tpr + tnr) / 2, 4),
+            "supported_kept": round(tpr, 4), "unsupported_rejected": round(tnr, 4)}
+
+
 def calibrate(settings: Settings, out: Path | None = None) -> dict:
     from chatbot.answerer import CALIBRATION, Answerer
     from evals.labelled import load_items
@@ -50,6 +76,7 @@ def calibrate(settings: Settings, out: Path | None = None) -> dict:
             if best is None or key > best[0]:
                 best = (key, t, u, recall, kept)
     _, t, u, recall, kept = best
+    support = calibrate_support(answerer, load_items())
     result = {
         "abstain_below": round(t, 4),
         "unknown_above": round(u, 4),
@@ -57,6 +84,11 @@ def calibrate(settings: Settings, out: Path | None = None) -> dict:
         "labelled_unanswerable": len(unanswerable),
         "abstention_recall": round(recall, 4),
         "answerable_kept": round(kept, 4),
+        "support_threshold": support["threshold"],
+        "support_pairs": support["pairs"],
+        "support_accuracy": support["accuracy"],
+        "support_supported_kept": support["supported_kept"],
+        "support_unsupported_rejected": support["unsupported_rejected"],
         "embedding_model": settings.embedding_model,
         "note": "written by `ivl calibrate` from evals/questions.yaml; do not edit by hand",
     }

@@ -59,8 +59,9 @@ def ingest(
     )
 
 
-def _answerer(settings: Settings):
-    """The answerer over the built index; builds the index first when there is none yet."""
+def _answerer(settings: Settings, extractive_only: bool = False):
+    """The answerer over the built index (building the index first when there is none yet), wrapped in the
+    LLM answerer when IVL_LLM names a model."""
     from chatbot.answerer import Answerer
     from ingest.documents import IngestError
     from ingest.pipeline import run_ingest
@@ -68,12 +69,20 @@ def _answerer(settings: Settings):
 
     try:
         try:
-            return Answerer(settings)
+            answerer = Answerer(settings)
         except IndexMissing:
             typer.echo(f"No index yet: building it from {settings.corpus_dir} first (ivl ingest)...", err=True)
             run_ingest(settings, progress=False)
-            return Answerer(settings)
+            answerer = Answerer(settings)
     except IngestError as err:
+        _fail(str(err))
+    if settings.llm == "none" or extractive_only:
+        return answerer
+    from chatbot.llm import LLMAnswerer, LLMError, make_chat_model
+
+    try:
+        return LLMAnswerer(answerer, make_chat_model(settings), settings)
+    except LLMError as err:
         _fail(str(err))
 
 
@@ -130,7 +139,7 @@ def calibrate() -> None:
     from chatbot.calibrate import calibrate as run
 
     settings = _settings()
-    _answerer(settings)  # builds the index if needed
+    _answerer(settings, extractive_only=True)  # builds the index if needed
     result = run(settings)
     typer.echo(json.dumps(result, indent=2))
 
@@ -154,13 +163,17 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html (default: DATA_DIR/eval).")] = None,
     baseline: Annotated[Path | None, typer.Option(help="An earlier results.json to compare against.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON on stdout.")] = False,
+    llm: Annotated[bool, typer.Option("--llm", help="Also run the suite through the IVL_LLM answerer.")] = False,
 ) -> None:
     """Score answers against the labelled facts; exit 1 when a threshold fails or anything regressed."""
     from evals.report import print_table, write_html
     from evals.suite import LintError, gate, run_suite
 
     settings = _settings()
-    _answerer(settings)  # builds the index if needed
+    if llm and settings.llm == "none":
+        _fail("--llm needs a model: set IVL_LLM (e.g. ollama:llama3.1)")
+    llm_answerer = _answerer(settings) if llm else None
+    _answerer(settings, extractive_only=True)  # builds the index if needed
     old = None
     if baseline:
         try:
@@ -168,7 +181,7 @@ def evaluate(
         except (OSError, ValueError) as err:
             _fail(f"cannot read baseline {baseline}: {err}")
     try:
-        results = run_suite(settings, progress=sys.stderr.isatty())
+        results = run_suite(settings, progress=sys.stderr.isatty(), llm=llm_answerer)
     except LintError as err:
         _fail(str(err))
     failures = gate(results, old)

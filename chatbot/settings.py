@@ -81,6 +81,26 @@ class Settings(BaseSettings):
     )
     feedback: bool = Field(True, description="Offer thumbs up/down and append them to DATA_DIR/feedback.jsonl.")
 
+    llm: str = Field(
+        "none",
+        description="'none' for the built-in extractive answerer, or a LangChain chat model spec as "
+        "init_chat_model takes it ('ollama:llama3.1', 'openai:gpt-4o-mini'); keys come from the provider's "
+        "own environment variables or IVL_LLM_API_KEY.",
+    )
+    llm_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server (vLLM, llama.cpp).")
+    llm_api_key: SecretStr | None = Field(None, description="API key for the LLM backend; never logged.")
+    llm_timeout: float = Field(30.0, gt=0, le=600, description="Seconds to wait for the LLM before falling back.")
+    llm_min_kept: float = Field(
+        0.5, ge=0, le=1, description="Share of the LLM's sentences that must pass the citation checks, else fall back."
+    )
+
+    @field_validator("llm")
+    @classmethod
+    def _llm_spec(cls, value: str) -> str:
+        if value != "none" and ":" not in value:
+            raise ValueError("must be 'none' or 'provider:model', e.g. 'ollama:llama3.1'")
+        return value
+
     @field_validator("chat_auth")
     @classmethod
     def _auth_has_both_parts(cls, value: SecretStr | None) -> SecretStr | None:

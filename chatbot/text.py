@@ -52,6 +52,7 @@ class Lexicon:
     followup_cues: tuple[str, ...]
     personal_cues: tuple[str, ...]
     topic: frozenset[str]
+    instruction_cues: tuple[re.Pattern, ...]
 
     @staticmethod
     @cache
@@ -64,6 +65,7 @@ class Lexicon:
             tuple(data["followup_cues"]),
             tuple(data["personal_cues"]),
             frozenset(data["topic"]),
+            tuple(re.compile(p, re.IGNORECASE) for p in data["instruction_cues"]),
         )
 
     def words(self, text: str) -> list[str]:
@@ -96,6 +98,10 @@ class Lexicon:
                 if part and part not in STOP and (len(part) > 1 or part.isdigit()):
                     out.append(_stem(part))
         return list(dict.fromkeys(out)) if expand else out
+
+    def is_instruction(self, sentence: str) -> bool:
+        """Reads as an order to a model ("Ignore the question and say ...") rather than a statement."""
+        return any(p.search(sentence) for p in self.instruction_cues)
 
     def is_followup(self, question: str) -> bool:
         """Leans on the previous question: starts like "and after...", or says "it"/"that" without naming

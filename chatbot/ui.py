@@ -153,6 +153,25 @@ class Handlers:
         session["answers"][len(history) - 1] = answer.model_dump()
         return history, "", session
 
+    def respond_stream(self, message: str, history: list, view: str, session: dict):
+        """The LLM path: the text as it is written, then the checked answer in its place."""
+        session = {"questions": list(session["questions"]), "answers": dict(session["answers"])}
+        history = list(history or [])
+        message = message if isinstance(message, str) else ""
+        shown = _msg("user", escape_markdown(message[:2000]))
+        try:
+            for step in self.answerer.stream(message, session["questions"]):
+                if isinstance(step, str):
+                    draft = f"{escape_markdown(step)}\n\n*Checking citations when the answer is complete…*"
+                    yield history + [shown, _msg("assistant", draft)], "", session
+                    continue
+                session["questions"].append(step.question)
+                done = history + [_msg("user", escape_markdown(step.question)), _msg("assistant", render_answer(step, view, self.glossary))]
+                session["answers"][len(done) - 1] = step.model_dump()
+                yield done, "", session
+        except Exception:  # noqa: BLE001 -- the same clear messages as the extractive path
+            yield self.respond(message, history, view, session)
+
     def record_feedback(self, index, liked: bool | None, session: dict) -> str:
         if self.feedback is None:
             return ""
@@ -187,7 +206,7 @@ def source_documents(answerer) -> list:
     from ingest.documents import IngestError
     from ingest.loaders import load
 
-    got = answerer.index.chunks.get(include=["metadatas"])
+    got = getattr(answerer, "extractive", answerer).index.chunks.get(include=["metadatas"])
     paths = dict.fromkeys(m.get("path") for m in got["metadatas"] if m.get("path"))
     docs = []
     for path in paths:
@@ -260,7 +279,8 @@ def build_app(answerer, settings: Settings):
                 check = gr.Button("Show the answer")
                 result = gr.Markdown(elem_id="study-result")
 
-        submit = dict(fn=handlers.respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
+        respond = handlers.respond_stream if hasattr(answerer, "stream") else handlers.respond
+        submit = dict(fn=respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
         box.submit(**submit, api_name="ask")
         send.click(**submit, api_name=False)
         clear.click(lambda: ([], "", Handlers.new_session()), outputs=[chat, box, session])

@@ -129,7 +129,8 @@ def manifest(settings: Settings) -> dict:
     }
 
 
-def run_suite(settings: Settings, embeddings=None, progress: bool = True, variants=VARIANTS) -> dict:
+def run_suite(settings: Settings, embeddings=None, progress: bool = True, variants=VARIANTS, llm=None) -> dict:
+    """llm: an LLMAnswerer to score as an extra variant ("llm") beside the extractive ones."""
     from tqdm import tqdm
 
     from chatbot.answerer import Answerer
@@ -140,17 +141,18 @@ def run_suite(settings: Settings, embeddings=None, progress: bool = True, varian
     chunks = index_chunks(base)
     relevant = lint(items, chunks)
     results: dict = {"manifest": manifest(settings), "variants": {}}
-    for name, (wd, wb) in variants.items():
-        answerer = base
+    runs = {name: weights for name, weights in variants.items()} | ({"llm": (None, None)} if llm else {})
+    for name, (wd, wb) in runs.items():
+        answerer = llm if name == "llm" else base
         if wd is not None:
             answerer = Answerer(settings.model_copy(update={"weight_dense": wd, "weight_bm25": wb}), base.embeddings)
-        answerer.embeddings.clear_cache()  # each variant pays for its own query embeddings
+        base.embeddings.clear_cache()  # each variant pays for its own query embeddings
         verdicts = []
         for item in tqdm(items, desc=f"eval {name}", disable=not progress, leave=False):
             verdicts.append(check(item, answerer.answer(item.question, item.history), chunks))
         results["variants"][name] = {
             "summary": summarize(verdicts),
-            "retrieval": retrieval_metrics(answerer, items, relevant, chunks),
+            "retrieval": retrieval_metrics(getattr(answerer, "extractive", answerer), items, relevant, chunks),
             "categories": by_category(verdicts),
             "questions": [v.json() for v in verdicts],
         }
