@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := run
-.PHONY: run test setup chromium ingest bench calibrate screenshot
+.PHONY: run test setup chromium lint ingest bench calibrate screenshot
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,9 @@ test: setup chromium
 
 bench: setup
 	$(VENV)/bin/ivl bench
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 calibrate: setup
 	$(VENV)/bin/ivl calibrate

@@ -24,6 +24,7 @@ from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import Settings
 from chatbot.text import STOP, WORD, Lexicon, clean, strip_markup
 from chatbot.validator import Claim, Draft, abstention, validate
+from ingest.pipeline import chunk_sentences
 
 NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
 KEEP_RELATIVE = 0.8  # a sentence joins the answer only if it scores at least this share of the best
@@ -189,11 +190,10 @@ class Answerer:
         include = ["documents", "metadatas", "embeddings"]
         rows: dict[str, tuple] = {}
         if chunks:
-            ranges = [
-                {"$and": [{"source_id": c.metadata["source_id"]}, {"start": {"$gte": c.metadata["start"]}}, {"end": {"$lte": c.metadata["end"]}}]}
-                for c in chunks
-            ]
-            got = self.index.sentences.get(where=ranges[0] if len(ranges) == 1 else {"$or": ranges}, include=include)
+            # Fetch by id (recomputed from each chunk), not by a metadata filter: a primary-key lookup stays fast
+            # as the index grows, a range filter over every sentence does not.
+            ids = list(dict.fromkeys(key for c in chunks for key, *_ in chunk_sentences(c)))
+            got = self.index.sentences.get(ids=ids, include=include)
             rows.update(zip(got["ids"], zip(got["documents"], got["metadatas"], got["embeddings"])))
         near = self.index.sentences.query(query_embeddings=[qvec], n_results=self.settings.k_sentences, include=include)
         rows.update(zip(near["ids"][0], zip(near["documents"][0], near["metadatas"][0], near["embeddings"][0])))

@@ -11,7 +11,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
@@ -107,7 +107,7 @@ class FeedbackLog:
 
     def add(self, answer: dict, verdict: str) -> None:
         record = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "verdict": verdict,
             "question": answer["question"],
             "answer": answer["answer"],

@@ -25,7 +25,6 @@ from ingest.embeddings import ModelEmbeddings
 from ingest.loaders import discover, load
 from ingest.sentences import sentence_spans
 
-
 INDEX_BATCH = 256  # documents per indexing round; the model still batches by IVL_EMBEDDING_BATCH_SIZE inside it
 
 
@@ -68,20 +67,29 @@ def load_all(paths: list[Path], max_mb: float = 50) -> list[SourceDocument]:
     return docs
 
 
+def chunk_sentences(chunk: Document) -> list[tuple[str, str, int, int]]:
+    """(sentence id, text, start, end in the source file) for each sentence of a chunk. The id depends only
+    on the source, the span and the words, so a reader can recompute it from a chunk and fetch by id."""
+    meta = chunk.metadata
+    out = []
+    for s, e in sentence_spans(chunk.page_content):
+        text = chunk.page_content[s:e]
+        start, end = meta["start"] + s, meta["start"] + e
+        key = f"{meta['source_id']}:{start}-{end}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        out.append((key, text, start, end))
+    return out
+
+
 def sentence_documents(chunks: list[Document]) -> list[Document]:
     """Each sentence once, even where overlapping chunks share it, located by its span in the source file."""
     out: dict[str, Document] = {}
     for chunk in chunks:
-        meta = chunk.metadata
-        for s, e in sentence_spans(chunk.page_content):
-            text = chunk.page_content[s:e]
-            start, end = meta["start"] + s, meta["start"] + e
-            key = f"{meta['source_id']}:{start}-{end}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        for key, text, start, end in chunk_sentences(chunk):
             out.setdefault(
                 key,
                 Document(
                     page_content=text,
-                    metadata={"source_id": meta["source_id"], "start": start, "end": end, "sentence_id": key},
+                    metadata={"source_id": chunk.metadata["source_id"], "start": start, "end": end, "sentence_id": key},
                 ),
             )
     return list(out.values())
