@@ -39,7 +39,9 @@ def calibration() -> dict:
     try:
         return json.loads(CALIBRATION.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RuntimeError(f"{CALIBRATION} is missing; run `ivl calibrate` to create it") from None
+        from ingest.documents import IngestError
+
+        raise IngestError(f"{CALIBRATION} is missing; run `ivl calibrate` to create it") from None
 
 
 @dataclass

@@ -285,7 +285,7 @@ def plot(scale: dict, path: Path) -> None:
     a.plot(factors, [scale[str(f)]["ingest_s"] for f in factors], marker="o")
     a.set(xscale="log", yscale="log", xlabel="corpus size (× real)", ylabel="ingest (s)", title="Ingest time")
     b.plot(factors, [scale[str(f)]["p50_ms"] for f in factors], marker="o")
-    b.set(xscale="log", xlabel="corpus size (× real)", ylabel="warm answer p50 (ms)", title="Answer latency")
+    b.set(xscale="log", ylim=(0, None), xlabel="corpus size (× real)", ylabel="warm answer p50 (ms)", title="Answer latency")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
