@@ -107,6 +107,7 @@ def ask(
 ) -> None:
     """Answer a question from the sources, every sentence cited; abstain when they do not answer it."""
     from chatbot.models import QuestionError
+    from ingest.documents import IngestError
 
     settings = _settings()
     answerer = _answerer(settings)
@@ -117,6 +118,8 @@ def ask(
             continue
         try:
             answer = answerer.answer(q)
+        except IngestError as err:  # the index or server went away mid-run
+            _fail(str(err))
         except QuestionError as err:
             failed = True
             if as_json:
@@ -137,10 +140,14 @@ def ask(
 def calibrate() -> None:
     """Choose the abstention thresholds on evals/questions.yaml and write chatbot/data/calibration.json."""
     from chatbot.calibrate import calibrate as run
+    from ingest.documents import IngestError
 
     settings = _settings()
     _answerer(settings, extractive_only=True)  # builds the index if needed
-    result = run(settings)
+    try:
+        result = run(settings)
+    except IngestError as err:
+        _fail(str(err))
     typer.echo(json.dumps(result, indent=2))
 
 
@@ -180,9 +187,11 @@ def evaluate(
             old = json.loads(baseline.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             _fail(f"cannot read baseline {baseline}: {err}")
+    from ingest.documents import IngestError
+
     try:
         results = run_suite(settings, progress=sys.stderr.isatty(), llm=llm_answerer)
-    except LintError as err:
+    except (LintError, IngestError) as err:
         _fail(str(err))
     failures = gate(results, old)
     results["failures"] = failures

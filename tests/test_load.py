@@ -124,3 +124,14 @@ def test_bad_input_through_the_api(server, question, expect):
     assert expect in text
     assert "javascript:" not in text.split("<div")[0] or "\\[click\\]" in text
     assert "always fatal" not in text
+
+
+def test_optional_login(server):
+    from gradio_client import Client
+    from pydantic import SecretStr
+
+    url = server(chat_auth=SecretStr("clinician:s3cret-pass"))
+    with pytest.raises(Exception):  # noqa: B017 -- gradio_client raises its own type for a refused login
+        Client(url, verbose=False).predict("How is IVL treated?", [], "Clinician", api_name="/ask")
+    ok = Client(url, auth=("clinician", "s3cret-pass"), verbose=False).predict("How is IVL treated?", [], "Clinician", api_name="/ask")
+    assert "Sources" in reply_text(ok)
