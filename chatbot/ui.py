@@ -186,9 +186,11 @@ class Handlers:
         item = items.get(question)
         if item is None:
             return "*Pick a question first.*"
+        from ingest.documents import IngestError
+
         try:
             answer = self.answerer.answer(item.question, item.history)
-        except QuestionError as err:
+        except (QuestionError, IngestError) as err:
             return f"*{escape_markdown(str(err))}*"
         mine = escape_markdown(attempt.strip()) if attempt and attempt.strip() else "*(no answer written)*"
         return (
