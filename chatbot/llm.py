@@ -22,7 +22,7 @@ import numpy as np
 
 from chatbot.models import Answer, Citation
 from chatbot.settings import Settings
-from chatbot.validator import Claim, Draft, validate, verbatim
+from chatbot.validator import NUMBER, Claim, Draft, validate, verbatim
 from ingest.sentences import sentence_spans
 
 PASSAGES = 8  # sentences offered to the model
@@ -35,9 +35,6 @@ SYSTEM = (
 )
 FALLBACK_UNSUPPORTED = "The language model's answer could not be verified against the sources; the quoted answer is shown instead."
 FALLBACK_FAILED = "The language model did not answer ({why}); the quoted answer is shown instead."
-
-
-NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def support_score(answerer, claim: str, quote: str) -> float:

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from chatbot.models import ABSTAIN, COVERAGE, NOT_ADVICE, SOURCES_DIFFER, Answer, Citation
 
 Support = Callable[[str, str], bool]  # (claim, quote) -> does the quote support the claim?
+NUMBER = re.compile(r"\d+(?:\.\d+)?")  # a paraphrase must keep its quote's numbers
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
     return " ".join(text.split())
 
 
 def verbatim(claim: str, quote: str) -> bool:
     """The extractive rule: the claim is the quote, or a part of it, word for word."""
-    return bool(claim.strip()) and _squash(claim) in _squash(quote)
+    return bool(claim.strip()) and squash(claim) in squash(quote)
 
 
 @dataclass
@@ -45,7 +46,7 @@ MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~]|^[-+](?= )|!(?=\[))")
 
 def escape_markdown(text: str) -> str:
     """Source text shown literally: no emphasis, links, images or HTML from a quote, and no fake [n]."""
-    return MARKDOWN_SPECIAL.sub(r"\\\1", _squash(text))
+    return MARKDOWN_SPECIAL.sub(r"\\\1", squash(text))
 
 
 def abstention(question: str, seconds: float = 0.0) -> Answer:
@@ -60,7 +61,7 @@ def validate(draft: Draft, passages: dict[str, str], supports: Support = verbati
         if cites and all(
             c is not None
             and c.chunk_id in passages
-            and _squash(c.quote) in _squash(passages[c.chunk_id])
+            and squash(c.quote) in squash(passages[c.chunk_id])
             and supports(claim.text, c.quote)
             for c in cites
         ):

@@ -12,15 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 from chatbot.models import Answer
 from chatbot.text import Lexicon
-from chatbot.validator import escape_markdown, markers
+from chatbot.validator import NUMBER, escape_markdown, markers, squash, verbatim
 from evals.labelled import Item
 
-NUMBER = re.compile(r"\d+(?:\.\d+)?")
 SUPPORT_OVERLAP = 0.6  # share of a paraphrased sentence's content terms its quote must contain
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
 
 
 def supported(sentence: str, quote: str) -> bool:
@@ -28,7 +23,7 @@ def supported(sentence: str, quote: str) -> bool:
 
     ("75% recur after myomectomy", quote with "75% recurrence after myomectomy") -> True; with "57%" -> False
     """
-    if _squash(sentence) and _squash(sentence) in _squash(quote):
+    if verbatim(sentence, quote):
         return True
     if not set(NUMBER.findall(sentence)) <= set(NUMBER.findall(quote)):
         return False
@@ -98,7 +93,7 @@ def check(item: Item, answer: Answer, chunks: dict[str, dict]) -> Verdict:
             if chunk is None or chunk["source_id"] != c.source_id or chunk["url"] != c.url:
                 v.citation_faithful = False
                 v.problems.append(f"[{n}] names a chunk or source that is not in the index")
-            elif _squash(c.quote) not in _squash(chunk["text"]):
+            elif squash(c.quote) not in squash(chunk["text"]):
                 v.citation_faithful = False
                 v.problems.append(f"[{n}] quote is not verbatim in its chunk")
             elif not supported(sentence, c.quote):

@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from chatbot.settings import REPO_ROOT, Settings
+from chatbot.validator import squash
 from evals.checks import Verdict, check
 from evals.labelled import Item, load_items
 
@@ -33,7 +34,7 @@ def lint(items: tuple[Item, ...], chunks: dict[str, dict]) -> dict[str, set[str]
     for item in items:
         ids = set()
         for quote in item.gold:
-            found = {cid for cid, c in chunks.items() if " ".join(quote.split()) in " ".join(c["text"].split())}
+            found = {cid for cid, c in chunks.items() if squash(quote) in squash(c["text"])}
             if not found:
                 missing.append(f"{item.id}: {quote[:70]}")
             ids |= found
