@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,24 @@ import pytest
 from chatbot.settings import REPO_ROOT, load_settings
 
 CORPUS = REPO_ROOT / "corpus"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_url(url: str, seconds: float) -> str:
+    """The body of `url` once a server we started answers it; a TimeoutError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=2).read().decode(errors="replace")
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {seconds:g} s") from None
+            time.sleep(0.25)
 
 
 @pytest.fixture(autouse=True)

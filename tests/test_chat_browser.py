@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -16,17 +15,12 @@ import pytest
 
 from chatbot.answerer import Answerer
 from chatbot.ui import serve
+from tests.conftest import free_port, wait_for_url
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -109,20 +103,12 @@ def test_empty_question_prompts_and_sources_tab_browses(page):
 def test_ivl_chat_builds_the_index_and_serves_on_loopback(tmp_path):
     import subprocess
     import sys
-    import time
-    import urllib.request
 
     port = free_port()
     env = {**os.environ, "IVL_DATA_DIR": str(tmp_path / "data"), "IVL_CHAT_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "chatbot", "chat"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline, page = time.monotonic() + 120, ""
-        while time.monotonic() < deadline and not page:
-            try:
-                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
-            except OSError:
-                time.sleep(0.5)
-        assert "<html" in page
+        assert "<html" in wait_for_url(f"http://127.0.0.1:{port}/", 120)
     finally:
         proc.terminate()
         output = proc.communicate(timeout=30)[0]

@@ -12,7 +12,7 @@ import pytest
 from chatbot.answerer import Answerer
 from chatbot.ui import serve
 from evals.labelled import load_items
-from tests.test_chat_browser import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 USERS, QUESTIONS = 16, 10

@@ -18,7 +18,7 @@ from chatbot.ui import Handlers
 from ingest import store
 from ingest.documents import IngestError
 from ingest.pipeline import run_ingest
-from tests.test_chat_browser import free_port
+from tests.conftest import free_port, wait_for_url
 
 QUESTION = "How many cases of IVL have been reported?"
 HERE = Path(__file__).parent
@@ -108,8 +108,6 @@ def test_unusable_data_directory_is_one_clear_error(tmp_path, embeddings):
 @pytest.fixture
 def chroma_server(tmp_path):
     """A real `chroma run` on loopback; yields a restart() so a test can take it down and bring it back."""
-    import urllib.request
-
     exe = Path(sys.executable).with_name("chroma")
     port, path = free_port(), tmp_path / "server"
     procs = []
@@ -117,13 +115,7 @@ def chroma_server(tmp_path):
     def start():
         procs.append(subprocess.Popen([str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.25)
-        raise RuntimeError("chroma server did not start")
+        wait_for_url(f"http://127.0.0.1:{port}/api/v2/heartbeat", 30)
 
     def stop():
         procs[-1].terminate()
@@ -174,8 +166,6 @@ def connections(log: Path) -> set[str]:
 
 @pytest.mark.slow
 def test_ingest_ask_and_chat_connect_to_nothing_but_loopback(tmp_path):
-    import urllib.request
-
     from gradio_client import Client
 
     log = tmp_path / "connections.log"
@@ -186,12 +176,7 @@ def test_ingest_ask_and_chat_connect_to_nothing_but_loopback(tmp_path):
     port = free_port()
     chat = ivl("chat", env=env | {"IVL_CHAT_PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.25)
+        wait_for_url(f"http://127.0.0.1:{port}/", 60)
         secret = "Patient Jane Roe, 52, asks: is IVL treated with surgery?"
         Client(f"http://127.0.0.1:{port}/", verbose=False).predict(secret, [], "Clinician", api_name="/ask")
     finally:
