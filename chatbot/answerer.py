@@ -107,6 +107,7 @@ class Answerer:
         n = max(len(docs), 1)
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unknown_idf = math.log(1 + n)
+        self.sentence_terms: dict[str, frozenset[str]] = {}  # sentence id -> stems, filled as sentences are met
 
     # -- question handling -------------------------------------------------------------------------------
 
@@ -203,7 +204,7 @@ class Answerer:
         total = sum(w for _, w in groups) or 1.0
         w = self.settings.similarity_weight
         out = []
-        for text, meta, vec in rows.values():
+        for sentence_id, (text, meta, vec) in rows.items():
             if self.lexicon.is_instruction(text):
                 continue  # a planted instruction is neither a claim to quote nor a passage for a model
             found = self.containing_chunk(meta, chunks)
@@ -211,7 +212,9 @@ class Answerer:
                 continue
             rank, chunk = found
             vector = np.asarray(vec, dtype=np.float32)
-            terms = set(self.lexicon.terms(text, expand=False))
+            terms = self.sentence_terms.get(sentence_id)
+            if terms is None:  # stemming every candidate on every question was a third of the answer time
+                terms = self.sentence_terms[sentence_id] = frozenset(self.lexicon.terms(text, expand=False))
             cand = Candidate(text, meta["source_id"], meta["start"], meta["end"], vector, chunk, rank)
             cand.similarity = float(vector @ qvec)
             cand.overlap = sum(wt for stems, wt in groups if stems & terms) / total
