@@ -224,8 +224,7 @@ def synthetic_corpus(corpus_dir: Path, target: Path, factor: int) -> None:
             (target / f"{doc.source_id}-synthetic-{k}.md").write_text(text, encoding="utf-8")
 
 
-def ingest_and_scale(settings: Settings, embeddings, scales: list[int], repeats: int, root: Path) -> dict:
-    from chatbot.answerer import Answerer
+def ingest_speed(settings: Settings, embeddings, repeats: int, root: Path) -> dict:
     from ingest.chunking import chunk_document
     from ingest.pipeline import run_ingest, sentence_documents
 
@@ -243,34 +242,43 @@ def ingest_and_scale(settings: Settings, embeddings, scales: list[int], repeats:
         reingest.append(_timed(lambda: run_ingest(s, embeddings=embeddings, progress=False))[0])
         reembedded.append(embeddings.embedded - before)
     n = len(texts) + len(sentences)
-    out = {
-        "ingest": {
-            "texts": n, "chunks": len(texts), "sentences": len(sentences),
-            "full_ingest_s": round(_med(full), 2), "pure_embedding_s": round(_med(embed_all), 2),
-            "ratio": round(_med(full) / _med(embed_all), 2),
-            "texts_per_s_ingest": round(n / _med(full), 1), "texts_per_s_embedding": round(n / _med(embed_all), 1),
-            "unchanged_reingest_s": round(_med(reingest), 2), "unchanged_reingest_embedded": max(reembedded),
-        },  # fmt: skip
-        "scale": {},
-    }
+    return {
+        "texts": n, "chunks": len(texts), "sentences": len(sentences),
+        "full_ingest_s": round(_med(full), 2), "pure_embedding_s": round(_med(embed_all), 2),
+        "ratio": round(_med(full) / _med(embed_all), 2),
+        "texts_per_s_ingest": round(n / _med(full), 1), "texts_per_s_embedding": round(n / _med(embed_all), 1),
+        "unchanged_reingest_s": round(_med(reingest), 2), "unchanged_reingest_embedded": max(reembedded),
+    }  # fmt: skip
+
+
+def scale(settings: Settings, embeddings, scales: list[int], repeats: int, root: Path) -> dict:
+    """Ingest every size first, then time answers at all sizes in interleaved rounds, so that a busy moment
+    on a shared machine lands on every size alike rather than on whichever was measured then."""
+    from chatbot.answerer import Answerer
+    from ingest.pipeline import run_ingest
+
     items = load_items()
+    out, answerers = {}, {}
     for factor in [1, *scales]:
         s = settings.model_copy(update={"data_dir": root / f"scale-{factor}"})
         corpus = root / f"corpus-{factor}"
         synthetic_corpus(settings.corpus_dir, corpus, factor)
         t, report = _timed(lambda: run_ingest(s, [corpus], embeddings=embeddings, progress=False))
-        answerer = Answerer(s, embeddings)
+        out[str(factor)] = {"chunks": report.chunks, "sentences": report.sentences, "ingest_s": round(t, 1),
+                            "data_dir": str(s.data_dir)}  # fmt: skip
+        answerers[str(factor)] = Answerer(s, embeddings)
+    for answerer in answerers.values():
         for item in items[:5]:
             answerer.answer(item.question)
-        p50s = []
-        for _ in range(repeats):
+    p50s = {k: [] for k in answerers}
+    for _ in range(repeats):
+        for k, answerer in answerers.items():
             answerer.embeddings.clear_cache()
-            p50s.append(_pct([_timed(lambda: answerer.answer(i.question, i.history))[0] for i in items], 50))
-        out["scale"][str(factor)] = {"chunks": report.chunks, "sentences": report.sentences, "ingest_s": round(t, 1),
-                                     "p50_ms": round(_med(p50s), 1), "data_dir": str(s.data_dir)}  # fmt: skip
-    base = out["scale"]["1"]["p50_ms"]
-    for v in out["scale"].values():
-        v["p50_vs_1x"] = round(v["p50_ms"] / base, 2)
+            p50s[k].append(_pct([_timed(lambda: answerer.answer(i.question, i.history))[0] for i in items], 50))
+    base = _med(p50s["1"])
+    for k, v in out.items():
+        v["p50_ms"] = round(_med(p50s[k]), 1)
+        v["p50_vs_1x"] = round(_med(p50s[k]) / base, 2)
     return out
 
 
@@ -291,56 +299,84 @@ def plot(scale: dict, path: Path) -> None:
 
 
 def markdown(results: dict) -> str:
-    w, c, i = results["warm"], results["cold"], results["ingest"]
-    lines = [
-        f"Machine: {results['machine']}", "",
-        "| what | value |", "| --- | --- |",
-        f"| warm answer p50 / p95: product | {w['product']['p50_ms']} / {w['product']['p95_ms']} ms |",
-        f"| plain LangChain RAG (Chroma top 4, top chunk as answer) | {w['plain']['p50_ms']} / {w['plain']['p95_ms']} ms |",
-        f"| floor (one query embedding + one Chroma query) | {w['floor']['p50_ms']} / {w['floor']['p95_ms']} ms |",
-        f"| product / floor, product / plain (p50) | {w['ratio_product_floor_p50']}×, {w['ratio_product_plain_p50']}× |",
-        f"| `ivl ask` cold start (process start to printed answer) | {c['ask_s']} s |",
-        f"| of which: import sentence-transformers / model load / index open / answer | {c['breakdown_s']['import_sentence_transformers']} / {c['breakdown_s']['model_load']} / {c['breakdown_s']['index_open']} / {c['breakdown_s']['first_answer']} s |",
-        f"| `ivl ask` imports gradio | {c['ask_imports_gradio']} |",
-        f"| `ivl chat` start to page served | {results['serve']['chat_start_to_page_s']} s |",
-        f"| ingest ({i['texts']} texts) vs pure embedding of the same texts | {i['full_ingest_s']} s vs {i['pure_embedding_s']} s ({i['ratio']}×) |",
-        f"| unchanged re-ingest | {i['unchanged_reingest_s']} s, {i['unchanged_reingest_embedded']} texts embedded |",
-        f"| chat questions/s with 1 / 4 / 16 clients | {' / '.join(str(v) for v in results['serve']['qps'].values())} |",
-        f"| `ivl chat` peak RSS while serving, 1× / {results['largest']}× | {results['serve']['peak_rss_mb']} / {results['serve_largest']['peak_rss_mb']} MB |",
-        "", "| corpus | chunks | sentences | ingest | warm p50 | p50 vs 1× |", "| --- | --- | --- | --- | --- | --- |",
-    ]  # fmt: skip
-    for f, v in results["scale"].items():
-        lines.append(f"| {f}× | {v['chunks']} | {v['sentences']} | {v['ingest_s']} s | {v['p50_ms']} ms | {v['p50_vs_1x']} |")
-    lines += ["", "| quality metric | product | plain RAG |", "| --- | --- | --- |"]
-    for k, v in w["quality"].items():
-        lines.append(f"| {k} | {v['product']} | {v['plain']} |")
+    """The parts that ran, as Markdown tables (a run of some parts leaves the others out)."""
+    lines = [f"Machine: {results['machine']}; commit {results['commit']}", "", "| what | value |", "| --- | --- |"]
+    if w := results.get("warm"):
+        lines += [
+            f"| warm answer p50 / p95: product | {w['product']['p50_ms']} / {w['product']['p95_ms']} ms |",
+            f"| plain LangChain RAG (Chroma top 4, top chunk as answer) | {w['plain']['p50_ms']} / {w['plain']['p95_ms']} ms |",
+            f"| floor (one query embedding + one Chroma query) | {w['floor']['p50_ms']} / {w['floor']['p95_ms']} ms |",
+            f"| product / floor, product / plain (p50) | {w['ratio_product_floor_p50']}×, {w['ratio_product_plain_p50']}× |",
+        ]  # fmt: skip
+    if c := results.get("cold"):
+        b = c["breakdown_s"]
+        lines += [
+            f"| `ivl ask` cold start (process start to printed answer) | {c['ask_s']} s |",
+            f"| of which: imports / model load / index open / answer | {b['imports']} / {b['model_load']} / {b['index_open']} / {b['first_answer']} s |",
+            f"| `ivl ask` imports gradio / torch | {c['ask_imports_gradio']} / {c['ask_imports_torch']} |",
+        ]  # fmt: skip
+    if v := results.get("serve"):
+        lines += [
+            f"| `ivl chat` start to page served | {v['chat_start_to_page_s']} s |",
+            f"| chat questions/s with 1 / 4 / 16 clients | {' / '.join(str(q) for q in v['qps'].values())} |",
+        ]
+    if i := results.get("ingest"):
+        lines += [
+            f"| ingest ({i['texts']} texts) vs pure embedding of the same texts | {i['full_ingest_s']} s vs {i['pure_embedding_s']} s ({i['ratio']}×) |",
+            f"| unchanged re-ingest | {i['unchanged_reingest_s']} s, {i['unchanged_reingest_embedded']} texts embedded |",
+        ]  # fmt: skip
+    if m := results.get("memory"):
+        lines.append(f"| `ivl chat` peak RSS serving 4 clients, {' / '.join(f'{k}×' for k in m)} | "
+                     f"{' / '.join(str(v) for v in m.values())} MB |")  # fmt: skip
+    if results.get("scale"):
+        lines += ["", "| corpus | chunks | sentences | ingest | warm p50 | p50 vs 1× |", "| --- | --- | --- | --- | --- | --- |"]
+        for f, v in results["scale"].items():
+            lines.append(f"| {f}× | {v['chunks']} | {v['sentences']} | {v['ingest_s']} s | {v['p50_ms']} ms | {v['p50_vs_1x']} |")
+    if w:
+        lines += ["", "| quality metric | product | plain RAG |", "| --- | --- | --- |"]
+        lines += [f"| {k} | {v['product']} | {v['plain']} |" for k, v in w["quality"].items()]
     return "\n".join(lines) + "\n"
 
 
-def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path) -> dict:
+PARTS = ("warm", "cold", "serve", "ingest", "scale")
+
+
+def _commit() -> str:
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    return proc.stdout.strip() or "unknown"
+
+
+def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, parts=PARTS) -> dict:
     from chatbot.answerer import Answerer
     from ingest.embeddings import ModelEmbeddings
     from ingest.pipeline import run_ingest
 
     out.mkdir(parents=True, exist_ok=True)
+    results = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
+               "commit": _commit(), "parts": list(parts)}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ivl-bench-") as tmp:
         root = Path(tmp)
         base = settings.model_copy(update={"data_dir": root / "main"})
         embeddings = ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
         run_ingest(base, embeddings=embeddings, progress=False)
-        answerer = Answerer(base, embeddings)
-        results = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}"}
-        results["warm"] = warm(base, answerer, repeats)
-        results["cold"] = cold_ask(base, repeats)
-        results["serve"] = serve_and_load(base)
-        results |= ingest_and_scale(base, embeddings, scales, repeats, root)
-        largest = max(int(k) for k in results["scale"])
-        big = settings.model_copy(update={"data_dir": Path(results["scale"][str(largest)]["data_dir"])})
-        results["largest"] = largest
-        results["serve_largest"] = serve_and_load(big, clients_list=(4,))
+        if "warm" in parts:
+            results["warm"] = warm(base, Answerer(base, embeddings), repeats)
+        if "cold" in parts:
+            results["cold"] = cold_ask(base, repeats)
+        if "serve" in parts:
+            results["serve"] = serve_and_load(base)
+        if "ingest" in parts:
+            results["ingest"] = ingest_speed(base, embeddings, repeats, root)
+        if "scale" in parts:
+            results["scale"] = scale(base, embeddings, scales, repeats, root)
+            results["memory"] = {}
+            for factor in (1, max(scales, default=1)):
+                big = settings.model_copy(update={"data_dir": Path(results["scale"][str(factor)]["data_dir"])})
+                results["memory"][str(factor)] = serve_and_load(big, clients_list=(4,))["peak_rss_mb"]
     (out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     (out / "bench.md").write_text(markdown(results), encoding="utf-8")
-    plot(results["scale"], out / "bench-scale.png")
+    if "scale" in parts:
+        plot(results["scale"], out / "bench-scale.png")
     return results
 
 
@@ -351,9 +387,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scales", default="10,100", help="corpus multiples beyond 1x, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"which measurements, comma-separated, of {','.join(PARTS)}")
     args = parser.parse_args(argv)
+    parts = [p for p in args.parts.split(",") if p]
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
     settings = load_settings()
-    results = run_bench(settings, [int(x) for x in args.scales.split(",") if x], args.repeats, args.out or settings.data_dir / "bench")
+    scales = [int(x) for x in args.scales.split(",") if x]
+    results = run_bench(settings, scales, args.repeats, args.out or settings.data_dir / "bench", parts)
     print(markdown(results))
 
 
