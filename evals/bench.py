@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from langchain_core.embeddings import Embeddings
 
 from chatbot.models import Answer, Citation
 from chatbot.settings import Settings, load_settings
@@ -67,29 +68,51 @@ def plain_answer(question: str, docs) -> Answer:
                   citations=[citation], sentences=[top.page_content])  # fmt: skip
 
 
-def warm(settings: Settings, answerer, repeats: int) -> dict:
+class Uncached(Embeddings):
+    """An encoder without the product's question cache: the floor and the plain pipelines pay every embedding."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner._embed_query(text)
+
+
+def warm(settings: Settings, model_embeddings, repeats: int) -> dict:
+    """The product as it runs (its own query encoder); the plain pipeline the usual way (HuggingFaceEmbeddings,
+    i.e. torch) and again with the product's encoder, so the pipeline and the runtime can be told apart."""
+    from chatbot.answerer import Answerer
+
     items = load_items()
-    rag = plain_rag(settings, answerer.embeddings)
-    inner = answerer.embeddings._inner  # the bare model, no cache: the floor pays for every embedding
+    answerer = Answerer(settings)
+    encoder = Uncached(answerer.embeddings)
+    rags = {"plain": plain_rag(settings, model_embeddings._inner), "plain_same_encoder": plain_rag(settings, encoder)}
     for item in items[:5]:
         answerer.answer(item.question, item.history)
-        rag.invoke(item.question)
-    runs = {"product": [], "plain": [], "floor": []}
+        for rag in rags.values():
+            rag.invoke(item.question)
+    runs = {k: [] for k in ("product", *rags, "floor")}
     plain_answers = {}
     for _ in range(repeats):
         answerer.embeddings.clear_cache()
         times = {k: [] for k in runs}
         for item in items:
             times["product"].append(_timed(lambda: answerer.answer(item.question, item.history))[0])
-            t, docs = _timed(lambda: rag.invoke(item.question))
-            times["plain"].append(t)
+            for name, rag in rags.items():
+                t, docs = _timed(lambda: rag.invoke(item.question))
+                times[name].append(t)
             plain_answers[item.id] = plain_answer(item.question, docs)
-            times["floor"].append(_timed(lambda: answerer.index.chunks.query(query_embeddings=[inner.embed_query(item.question)], n_results=4))[0])  # noqa: E501
+            floor = _timed(lambda: answerer.index.chunks.query(query_embeddings=[encoder.embed_query(item.question)], n_results=4))  # noqa: E501
+            times["floor"].append(floor[0])
         for k in runs:
             runs[k].append((_pct(times[k], 50), _pct(times[k], 95)))
-    out = {k: {"p50_ms": round(_med(p[0] for p in v), 1), "p95_ms": round(_med(p[1] for p in v), 1)} for k, v in runs.items()}
-    out["ratio_product_floor_p50"] = round(out["product"]["p50_ms"] / out["floor"]["p50_ms"], 2)
-    out["ratio_product_plain_p50"] = round(out["product"]["p50_ms"] / out["plain"]["p50_ms"], 2)
+    out = {k: {"p50_ms": round(_med(p[0] for p in v), 1), "p95_ms": round(_med(p[1] for p in v), 1)} for k, v in runs.items()}  # noqa: E501
+    out["encoder"] = type(answerer.embeddings).__name__
+    for k in ("floor", *rags):
+        out[f"ratio_product_{k}_p50"] = round(out["product"]["p50_ms"] / out[k]["p50_ms"], 2)
     chunks = index_chunks(answerer)
     product = summarize([check(i, answerer.answer(i.question, i.history), chunks) for i in items])
     plain = summarize([check(i, plain_answers[i.id], chunks) for i in items])
@@ -103,7 +126,10 @@ def warm(settings: Settings, answerer, repeats: int) -> dict:
 
 
 def _env(settings: Settings, **extra) -> dict:
-    return {**os.environ, "IVL_DATA_DIR": str(settings.data_dir.resolve()), **extra}
+    paths = {"IVL_DATA_DIR": str(settings.data_dir.resolve())}
+    if settings.encoder_dir:
+        paths["IVL_ENCODER_DIR"] = str(settings.encoder_dir.resolve())
+    return {**os.environ, **paths, **extra}
 
 
 def cold_ask(settings: Settings, repeats: int) -> dict:
@@ -114,24 +140,25 @@ def cold_ask(settings: Settings, repeats: int) -> dict:
         assert proc.returncode == 0, proc.stderr
         times.append(t)
     probe = (
-        "import time; t=time.perf_counter(); import chatbot.cli; a=time.perf_counter();"
-        "import sentence_transformers; b=time.perf_counter(); import chromadb, langchain_chroma, langchain_classic.retrievers;"
-        "c=time.perf_counter(); from chatbot.settings import load_settings; from ingest.embeddings import ModelEmbeddings;"
-        "s=load_settings(); e=ModelEmbeddings(s.embedding_model); d=time.perf_counter();"
-        "from chatbot.answerer import Answerer; x=Answerer(s, e); f=time.perf_counter(); x.answer('How is IVL treated?');"
-        "g=time.perf_counter(); print(a-t, b-a, c-b, d-c, f-d, g-f)"
+        "import time; t=time.perf_counter(); import chatbot.cli, chatbot.answerer, chatbot.query_encoder, chromadb;"
+        "a=time.perf_counter(); from chatbot.settings import load_settings; from chatbot.query_encoder import query_embeddings;"
+        "s=load_settings(); e=query_embeddings(s); b=time.perf_counter();"
+        "x=chatbot.answerer.Answerer(s, e); c=time.perf_counter(); x.answer('How is IVL treated?');"
+        "d=time.perf_counter(); print(a-t, b-a, c-b, d-c)"
     )
     parts = []
     for _ in range(repeats):
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env(settings))
         parts.append([float(x) for x in out.stdout.split()])
-    names = ["cli_and_settings", "import_sentence_transformers", "import_chroma_langchain", "model_load", "index_open", "first_answer"]
-    gradio = subprocess.run([sys.executable, "-X", "importtime", "-m", "chatbot", "ask", "--json", "What is IVL?"],
-                            capture_output=True, text=True, env=_env(settings)).stderr.count("gradio")  # fmt: skip
+    names = ["imports", "model_load", "index_open", "first_answer"]
+    trace = subprocess.run([sys.executable, "-X", "importtime", "-m", "chatbot", "ask", "--json", "What is IVL?"],
+                           capture_output=True, text=True, env=_env(settings)).stderr  # fmt: skip
+    imported = {line.rsplit("|", 1)[-1].strip() for line in trace.splitlines() if line.startswith("import time:")}
     return {
         "ask_s": round(_med(times), 2),
         "breakdown_s": {n: round(_med(p[i] for p in parts), 2) for i, n in enumerate(names)},
-        "ask_imports_gradio": gradio > 0,
+        "ask_imports_gradio": "gradio" in imported,
+        "ask_imports_torch": "torch" in imported,
     }
 
 
@@ -226,6 +253,7 @@ def synthetic_corpus(corpus_dir: Path, target: Path, factor: int) -> None:
 
 def ingest_speed(settings: Settings, embeddings, repeats: int, root: Path) -> dict:
     from ingest.chunking import chunk_document
+    from ingest.onnx_export import ensure_onnx
     from ingest.pipeline import run_ingest, sentence_documents
 
     docs = [load(p) for p in sorted(settings.corpus_dir.glob("*.md")) if p.name != "README.md"]
@@ -242,7 +270,10 @@ def ingest_speed(settings: Settings, embeddings, repeats: int, root: Path) -> di
         reingest.append(_timed(lambda: run_ingest(s, embeddings=embeddings, progress=False))[0])
         reembedded.append(embeddings.embedded - before)
     n = len(texts) + len(sentences)
+    fresh = settings.model_copy(update={"encoder_dir": root / "export-once"})
+    export_s = _timed(lambda: ensure_onnx(fresh, embeddings))[0]
     return {
+        "onnx_export_once_s": round(export_s, 2),
         "texts": n, "chunks": len(texts), "sentences": len(sentences),
         "full_ingest_s": round(_med(full), 2), "pure_embedding_s": round(_med(embed_all), 2),
         "ratio": round(_med(full) / _med(embed_all), 2),
@@ -266,7 +297,7 @@ def scale(settings: Settings, embeddings, scales: list[int], repeats: int, root:
         t, report = _timed(lambda: run_ingest(s, [corpus], embeddings=embeddings, progress=False))
         out[str(factor)] = {"chunks": report.chunks, "sentences": report.sentences, "ingest_s": round(t, 1),
                             "data_dir": str(s.data_dir)}  # fmt: skip
-        answerers[str(factor)] = Answerer(s, embeddings)
+        answerers[str(factor)] = Answerer(s)
     for answerer in answerers.values():
         for item in items[:5]:
             answerer.answer(item.question)
@@ -304,9 +335,10 @@ def markdown(results: dict) -> str:
     if w := results.get("warm"):
         lines += [
             f"| warm answer p50 / p95: product | {w['product']['p50_ms']} / {w['product']['p95_ms']} ms |",
-            f"| plain LangChain RAG (Chroma top 4, top chunk as answer) | {w['plain']['p50_ms']} / {w['plain']['p95_ms']} ms |",
+            f"| plain LangChain RAG (Chroma top 4, top chunk as answer; HuggingFaceEmbeddings) | {w['plain']['p50_ms']} / {w['plain']['p95_ms']} ms |",
+            f"| the same plain pipeline with the product's query encoder | {w['plain_same_encoder']['p50_ms']} / {w['plain_same_encoder']['p95_ms']} ms |",
             f"| floor (one query embedding + one Chroma query) | {w['floor']['p50_ms']} / {w['floor']['p95_ms']} ms |",
-            f"| product / floor, product / plain (p50) | {w['ratio_product_floor_p50']}×, {w['ratio_product_plain_p50']}× |",
+            f"| product / floor, product / plain, product / plain with the same encoder (p50) | {w['ratio_product_floor_p50']}×, {w['ratio_product_plain_p50']}×, {w['ratio_product_plain_same_encoder_p50']}× |",
         ]  # fmt: skip
     if c := results.get("cold"):
         b = c["breakdown_s"]
@@ -324,6 +356,7 @@ def markdown(results: dict) -> str:
         lines += [
             f"| ingest ({i['texts']} texts) vs pure embedding of the same texts | {i['full_ingest_s']} s vs {i['pure_embedding_s']} s ({i['ratio']}×) |",
             f"| unchanged re-ingest | {i['unchanged_reingest_s']} s, {i['unchanged_reingest_embedded']} texts embedded |",
+            f"| ONNX export and check of the model (once per model) | {i['onnx_export_once_s']} s |",
         ]  # fmt: skip
     if m := results.get("memory"):
         lines.append(f"| `ivl chat` peak RSS serving 4 clients, {' / '.join(f'{k}×' for k in m)} | "
@@ -347,7 +380,6 @@ def _commit() -> str:
 
 
 def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, parts=PARTS) -> dict:
-    from chatbot.answerer import Answerer
     from ingest.embeddings import ModelEmbeddings
     from ingest.pipeline import run_ingest
 
@@ -356,11 +388,12 @@ def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, pa
                "commit": _commit(), "parts": list(parts)}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ivl-bench-") as tmp:
         root = Path(tmp)
-        base = settings.model_copy(update={"data_dir": root / "main"})
+        # One ONNX copy of the model for every index the bench builds: it is made once per model, not per ingest.
+        base = settings.model_copy(update={"data_dir": root / "main", "encoder_dir": root / "encoders"})
         embeddings = ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
         run_ingest(base, embeddings=embeddings, progress=False)
         if "warm" in parts:
-            results["warm"] = warm(base, Answerer(base, embeddings), repeats)
+            results["warm"] = warm(base, embeddings, repeats)
         if "cold" in parts:
             results["cold"] = cold_ask(base, repeats)
         if "serve" in parts:
@@ -371,7 +404,7 @@ def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, pa
             results["scale"] = scale(base, embeddings, scales, repeats, root)
             results["memory"] = {}
             for factor in (1, max(scales, default=1)):
-                big = settings.model_copy(update={"data_dir": Path(results["scale"][str(factor)]["data_dir"])})
+                big = base.model_copy(update={"data_dir": Path(results["scale"][str(factor)]["data_dir"])})
                 results["memory"][str(factor)] = serve_and_load(big, clients_list=(4,))["peak_rss_mb"]
     (out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     (out / "bench.md").write_text(markdown(results), encoding="utf-8")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from abc import abstractmethod
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -21,11 +23,45 @@ def resolve_model(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
-class ModelEmbeddings(Embeddings):
+def fingerprint(name: str) -> str:
+    """Names the exact model files (path, sizes, times), so a copy made from them is never used once they change.
+    A hub name not on disk is named by itself."""
+    resolved = resolve_model(name)
+    digest = hashlib.sha256(resolved.encode())
+    folder = Path(resolved)
+    if folder.is_dir():
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            st = f.stat()
+            digest.update(f"{f.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+class QueryCache(Embeddings):
+    """Retrieval and sentence scoring embed the same question; a small cache makes that one model call."""
+
+    def __init__(self) -> None:
+        self._queries: dict[str, list[float]] = {}
+
+    @abstractmethod
+    def _embed_query(self, text: str) -> list[float]: ...
+
+    def embed_query(self, text: str) -> list[float]:
+        if text not in self._queries:
+            if len(self._queries) >= 256:
+                self._queries.pop(next(iter(self._queries)))
+            self._queries[text] = self._embed_query(text)
+        return self._queries[text]
+
+    def clear_cache(self) -> None:
+        self._queries.clear()
+
+
+class ModelEmbeddings(QueryCache):
     """HuggingFaceEmbeddings plus what ingest needs beside it: the tokenizer, and a count of texts embedded
     (so "unchanged re-ingest embeds nothing" is a number the user sees, not a promise)."""
 
     def __init__(self, name: str, batch_size: int = 32):
+        super().__init__()
         # Offline unless the user says otherwise: nothing here may reach a model hub at run time.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -52,7 +88,6 @@ class ModelEmbeddings(Embeddings):
         # LangChain keeps the SentenceTransformer private; chunking must count with this exact tokenizer.
         self.model = self._inner._client
         self.embedded = 0
-        self._queries: dict[str, list[float]] = {}
 
     @property
     def max_tokens(self) -> int:
@@ -70,13 +105,5 @@ class ModelEmbeddings(Embeddings):
         self.embedded += len(texts)
         return self._inner.embed_documents(texts)
 
-    def embed_query(self, text: str) -> list[float]:
-        # Retrieval and sentence scoring embed the same query; a small cache makes that one model call.
-        if text not in self._queries:
-            if len(self._queries) >= 256:
-                self._queries.pop(next(iter(self._queries)))
-            self._queries[text] = self._inner.embed_query(text)
-        return self._queries[text]
-
-    def clear_cache(self) -> None:
-        self._queries.clear()
+    def _embed_query(self, text: str) -> list[float]:
+        return self._inner.embed_query(text)

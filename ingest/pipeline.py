@@ -23,6 +23,7 @@ from ingest.dedupe import drop_duplicates
 from ingest.documents import IngestError, SourceDocument
 from ingest.embeddings import ModelEmbeddings
 from ingest.loaders import discover, load
+from ingest.onnx_export import ensure_onnx
 from ingest.sentences import sentence_spans
 
 INDEX_BATCH = 256  # documents per indexing round; the model still batches by IVL_EMBEDDING_BATCH_SIZE inside it
@@ -41,6 +42,7 @@ class IngestReport:
     sentences: int = 0
     duplicates: dict[str, str] = field(default_factory=dict)  # dropped file -> source_id it repeats
     rebuilt: str | None = None  # why the whole index was rebuilt, if it was
+    query_encoder: str = ""  # what will embed questions: "onnx", or "sentence-transformers: <why not onnx>"
     per_document: dict[str, dict] = field(default_factory=dict)
 
     def json(self) -> dict:
@@ -209,6 +211,9 @@ def run_ingest(
             results, rebuilt = _sync(settings, None, embeddings, chunks, sentences, progress)
         else:
             results, rebuilt = _build_beside(settings, embeddings, chunks, sentences, progress)
+        encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else ensure_onnx(
+            settings, embeddings
+        )
     r = results["chunks"]
     return IngestReport(
         documents=len(docs),
@@ -223,4 +228,5 @@ def run_ingest(
         duplicates=duplicates,
         rebuilt=rebuilt,
         per_document=per_document,
+        query_encoder=encoder,
     )

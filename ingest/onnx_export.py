@@ -1,0 +1,94 @@
+"""Ingest exports the embedding model to ONNX once per model and checks it against sentence-transformers,
+so answering can embed questions with onnxruntime instead of importing torch (chatbot/query_encoder.py).
+The whole sentence-transformers pipeline (transformer, pooling, normalisation) goes into the graph, so the
+answering side only tokenizes and runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from chatbot.query_encoder import FIELDS, META, UNAVAILABLE, OnnxEmbeddings, encoder_folder
+from chatbot.settings import Settings
+
+# Short and long, cased and not, padded in a batch and alone, one past the model's length limit.
+PROBES = [
+    "What is IVL?",
+    "  HOW is Intravenous Leiomyomatosis (IVL) treated after a hysterectomy?  ",
+    "Tumour thrombus extended through the inferior vena cava into the right atrium; 45-year-old woman, 6.2 cm.",
+    "leiomyoma " * 300,
+]
+TOLERANCE = 1e-4  # largest difference allowed in any coordinate of a unit vector (measured: ~1e-7)
+
+
+def _export(model, path: Path) -> None:
+    import torch
+
+    names = [n for n in model.tokenizer("probe", return_tensors="pt") if n in FIELDS]
+
+    class Pipeline(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            return self.model(dict(zip(names, inputs)))["sentence_embedding"]
+
+    sample = model.tokenizer(PROBES[:2], padding=True, return_tensors="pt")
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"sentence_embedding": {0: "batch"}}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about Python branches; the check below is what counts
+        torch.onnx.export(Pipeline().eval(), tuple(sample[n] for n in names), str(path), input_names=names,
+                          output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=17, dynamo=False)  # fmt: skip
+
+
+def _tokenizer(model, path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+    tok.enable_truncation(int(model.max_seq_length))
+    tok.enable_padding(pad_id=model.tokenizer.pad_token_id, pad_token=model.tokenizer.pad_token)
+    tok.save(str(path))
+
+
+def ensure_onnx(settings: Settings, embeddings) -> str:
+    """Make (once per model) and check the ONNX copy; returns which encoder answering will use, and why."""
+    folder = encoder_folder(settings)
+    if (folder / META).is_file():
+        return "onnx"
+    work = folder.with_name(folder.name + ".partial")
+    try:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        _export(embeddings.model, work / "model.onnx")
+        _tokenizer(embeddings.model, work / "tokenizer.json")
+        first = embeddings.model[0]
+        meta = {"model": embeddings.name, "dimension": embeddings.dimension,
+                "lowercase": bool(getattr(first, "do_lower_case", False))}  # fmt: skip
+        (work / META).write_text(json.dumps(meta), encoding="utf-8")
+        copy = OnnxEmbeddings(embeddings.name, work)
+        reference = embeddings.model.encode(PROBES, normalize_embeddings=True)
+        diff = max(
+            float(np.abs(copy._embed(PROBES) - reference).max()),
+            max(float(np.abs(copy._embed([p])[0] - r).max()) for p, r in zip(PROBES, reference)),
+        )
+        if diff > TOLERANCE:
+            raise ValueError(f"its vectors differ from sentence-transformers' by up to {diff:.1e}")
+        meta["max_abs_difference"] = diff
+        (work / META).write_text(json.dumps(meta), encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        work.rename(folder)
+        return "onnx"
+    except Exception as err:  # noqa: BLE001 -- a model that cannot be exported is still served by sentence-transformers
+        shutil.rmtree(work, ignore_errors=True)
+        why = f"the model could not be exported to ONNX ({type(err).__name__}: {str(err)[:200]})"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / UNAVAILABLE).write_text(why, encoding="utf-8")
+        except OSError:
+            pass  # an unwritable data folder already failed ingest earlier; the reason is still returned
+        return f"sentence-transformers: {why}"
