@@ -97,7 +97,7 @@ def warm(settings: Settings, model_embeddings, repeats: int) -> dict:
     runs = {k: [] for k in ("product", *rags, "floor")}
     plain_answers = {}
     for _ in range(repeats):
-        answerer.embeddings.clear_cache()
+        answerer.clear_cache()
         times = {k: [] for k in runs}
         for item in items:
             times["product"].append(_timed(lambda: answerer.answer(item.question, item.history))[0])
@@ -304,7 +304,7 @@ def scale(settings: Settings, embeddings, scales: list[int], repeats: int, root:
     p50s = {k: [] for k in answerers}
     for _ in range(repeats):
         for k, answerer in answerers.items():
-            answerer.embeddings.clear_cache()
+            answerer.clear_cache()
             p50s[k].append(_pct([_timed(lambda: answerer.answer(i.question, i.history))[0] for i in items], 50))
     base = _med(p50s["1"])
     for k, v in out.items():
