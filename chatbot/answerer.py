@@ -182,7 +182,7 @@ class Answerer:
 
     def gather(self, question: str, history: Iterable = ()) -> tuple[str, list, list[Candidate]]:
         """The search query, the retrieved chunks and the scored candidate sentences for a checked question."""
-        query = self.lexicon.focus(strip_markup(self.search_query(question, history)))
+        query = self.lexicon.focus(strip_markup(self.lexicon.strip_commands(self.search_query(question, history))))
         chunks = list(self.retriever.invoke(query)[: self.settings.k_final])
         return query, chunks, self.candidates(query, chunks)  # candidates() may add chunks
 

@@ -33,14 +33,22 @@ def wait_for_url(url: str, seconds: float) -> str:
             time.sleep(0.25)
 
 
+@pytest.fixture(scope="session")
+def shared_encoders(tmp_path_factory) -> Path:
+    """One ONNX copy of the model for the whole run: ingest makes it once per model, not per data folder
+    (tests of the copy itself point IVL_ENCODER_DIR elsewhere)."""
+    return tmp_path_factory.mktemp("encoders")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
+def _isolated(tmp_path, monkeypatch, shared_encoders):
     """No test reads the developer's .env or writes into the working tree."""
     for key in list(__import__("os").environ):
         if key.startswith("IVL_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("IVL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IVL_ENCODER_DIR", str(shared_encoders))
 
 
 @pytest.fixture(scope="session")
@@ -64,11 +72,11 @@ def corpus_copy(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_index(tmp_path_factory, embeddings):
+def built_index(tmp_path_factory, embeddings, shared_encoders):
     """One index of the real corpus, shared by read-only tests."""
     from ingest.pipeline import run_ingest
 
     data = tmp_path_factory.mktemp("index")
-    settings = load_settings(data_dir=data)
+    settings = load_settings(data_dir=data, encoder_dir=shared_encoders)
     run_ingest(settings, embeddings=embeddings, progress=False)
     return settings
