@@ -113,7 +113,7 @@ class Answerer:
         self.chunk_sentence_ids: dict[str, list[str]] = {}
         self.rows: OrderedDict[str, tuple[str, dict, np.ndarray]] = OrderedDict()  # sentence id -> row, LRU
         self.rows_lock = threading.Lock()
-        self.sentence_terms: dict[str, frozenset[str] | None] = {}  # None: reads as a planted instruction
+        self.sentence_terms: dict[str, frozenset[str] | None] = {}  # None: never quoted (see candidates)
 
     # -- question handling -------------------------------------------------------------------------------
 
@@ -209,18 +209,19 @@ class Answerer:
         out = []
         for sentence_id, (text, meta, vec) in rows.items():
             if sentence_id not in self.sentence_terms:
-                instruction = self.lexicon.is_instruction(text)
-                self.sentence_terms[sentence_id] = None if instruction else frozenset(self.lexicon.terms(text, expand=False))
+                # a planted instruction is neither a claim to quote nor a passage for a model; an announcement
+                # ("the following lessons can be drawn") is true but answers nothing
+                quotable = not (self.lexicon.is_instruction(text) or self.lexicon.is_announcement(text))
+                self.sentence_terms[sentence_id] = frozenset(self.lexicon.terms(text, expand=False)) if quotable else None
             terms = self.sentence_terms[sentence_id]
             if terms is None:
-                continue  # a planted instruction is neither a claim to quote nor a passage for a model
+                continue
             found = self.containing_chunk(meta, chunks)
             if found is None:
                 continue
             rank, chunk = found
-            vector = vec
-            cand = Candidate(text, meta["source_id"], meta["start"], meta["end"], vector, chunk, rank)
-            cand.similarity = float(vector @ qvec)
+            cand = Candidate(text, meta["source_id"], meta["start"], meta["end"], vec, chunk, rank)
+            cand.similarity = float(vec @ qvec)
             cand.overlap = sum(wt for stems, wt in groups if stems & terms) / total
             cand.score = w * max(cand.similarity, 0.0) + (1 - w) * cand.overlap
             out.append(cand)
