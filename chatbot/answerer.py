@@ -91,11 +91,11 @@ class Answerer:
 
     def reload(self) -> None:
         """Open the index in service and build BM25 and term statistics from its chunks."""
-        from ingest.store import open_index, version
+        from ingest.store import all_records, open_index, version
 
         self.version = version(self.settings)
         self.index = open_index(self.settings, self.embeddings.name)
-        got = self.index.chunks.get(include=["documents", "metadatas"])
+        got = all_records(self.index.chunks, ["documents", "metadatas"])
         docs = [to_document(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         s = self.settings
         self.retriever = hybrid(

@@ -207,8 +207,9 @@ def source_documents(answerer) -> list:
     """The documents behind the index, read from their files, for the Sources tab."""
     from ingest.documents import IngestError
     from ingest.loaders import load
+    from ingest.store import all_records
 
-    got = getattr(answerer, "extractive", answerer).index.chunks.get(include=["metadatas"])
+    got = all_records(getattr(answerer, "extractive", answerer).index.chunks, ["metadatas"])
     paths = dict.fromkeys(m.get("path") for m in got["metadatas"] if m.get("path"))
     docs = []
     for path in paths:

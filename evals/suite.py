@@ -46,7 +46,9 @@ def lint(items: tuple[Item, ...], chunks: dict[str, dict]) -> dict[str, set[str]
 
 
 def index_chunks(answerer) -> dict[str, dict]:
-    got = answerer.index.chunks.get(include=["documents", "metadatas"])
+    from ingest.store import all_records
+
+    got = all_records(answerer.index.chunks, ["documents", "metadatas"])
     return {
         i: {"text": t, "source_id": m["source_id"], "url": m.get("url", ""), "section": m.get("section", "")}
         for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])

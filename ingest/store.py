@@ -63,6 +63,21 @@ def version(settings: Settings) -> str:
     return os.readlink(link) if link.is_symlink() else ""
 
 
+PAGE = 5000  # records per get(): Chroma's SQLite refuses one get() of ~32k ids or more ("too many SQL variables")
+
+
+def all_records(collection, include: list[str]) -> dict[str, list]:
+    """Every record of a collection, read in pages, so that opening a large index works (a single get() of
+    the 50,490 chunks of the 1000x bench corpus failed)."""
+    out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
+    while True:
+        got = collection.get(include=include, limit=PAGE, offset=len(out["ids"]))
+        for key in out:
+            out[key] += got[key]
+        if len(got["ids"]) < PAGE:
+            return out
+
+
 def client(settings: Settings, root: Path | None = None):
     """A Chroma client: the server's, or the local one for version folder `root` (default: the current one)."""
     import chromadb

@@ -188,3 +188,21 @@ def test_ingest_ask_and_chat_connect_to_nothing_but_loopback(tmp_path):
     for path in (tmp_path / "data").rglob("*"):
         if path.is_file():
             assert b"Jane Roe" not in path.read_bytes(), path
+
+
+def test_a_collection_past_sqlites_variable_limit_is_read_whole(tmp_path):
+    """The 1000x bench corpus (50,490 chunks) could not be opened: one get() of a whole collection that
+    size fails in Chroma's SQLite. Reading in pages returns every record, in order."""
+    import chromadb
+
+    from ingest.store import _chroma_settings, all_records
+
+    collection = chromadb.PersistentClient(path=str(tmp_path / "c"), settings=_chroma_settings()).create_collection("big")
+    n = 40_000
+    for start in range(0, n, 5000):
+        ids = [f"c{i:05d}" for i in range(start, min(start + 5000, n))]
+        collection.add(ids=ids, embeddings=[[1.0, float(i)] for i in range(len(ids))], documents=ids,
+                       metadatas=[{"k": i} for i in range(len(ids))])  # fmt: skip
+    got = all_records(collection, ["documents", "metadatas"])
+    assert len(got["ids"]) == n and len(set(got["ids"])) == n
+    assert got["documents"] == got["ids"] and len(got["metadatas"]) == n
