@@ -74,10 +74,8 @@ def previous_questions(history: Iterable) -> list[str]:
 
 class Answerer:
     def __init__(self, settings: Settings, embeddings=None):
-        from chatbot.query_encoder import query_embeddings
-
         self.settings = settings
-        self.embeddings = embeddings or query_embeddings(settings)
+        self.embeddings = embeddings  # chosen once the index is known to exist (see reload)
         self.lexicon = Lexicon.load()
         self.reload()
         calibrated = calibration()
@@ -91,10 +89,15 @@ class Answerer:
 
     def reload(self) -> None:
         """Open the index in service and build BM25 and term statistics from its chunks."""
+        from chatbot.query_encoder import query_embeddings
         from ingest.store import all_records, open_index, version
 
         self.version = version(self.settings)
-        self.index = open_index(self.settings, self.embeddings.name)
+        self.index = open_index(self.settings, self.embeddings.name if self.embeddings else self.settings.embedding_model)
+        if self.embeddings is None:
+            # After the index opened: with none yet, the caller builds one (and its ONNX copy) and comes back,
+            # rather than loading a question encoder first and saying the copy is missing.
+            self.embeddings = query_embeddings(self.settings)
         got = all_records(self.index.chunks, ["documents", "metadatas"])
         docs = [to_document(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         s = self.settings
