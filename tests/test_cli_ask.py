@@ -24,6 +24,7 @@ def test_ask_builds_the_missing_index_then_answers_in_json_and_in_batches(tmp_pa
     first = ivl("ask", "--json", "How is IVL treated?", data=data)
     assert first.returncode == 0, first.stderr
     assert "No index yet: building it" in first.stderr
+    assert "no ONNX copy" not in first.stderr  # the question encoder is chosen after the index exists
     answer = json.loads(first.stdout)
     assert KEYS <= answer.keys() and not answer["abstained"]
     assert all(CITATION_KEYS <= c.keys() for c in answer["citations"])
