@@ -81,8 +81,10 @@ class LLMAnswerer:
     # -- the prompt ------------------------------------------------------------------------------------
 
     def passages(self, question: str, history: Iterable = ()):
-        q, _, chunks, cands = self.extractive.prepare(question, history)
-        return q, chunks, cands[:PASSAGES]
+        """(checked question, chunks, passages); no passages where the extractive answerer would abstain,
+        decided on the same search query (follow-up history, orders dropped) as its own answers."""
+        q, query, chunks, cands = self.extractive.prepare(question, history)
+        return q, chunks, [] if self.extractive.abstains(cands, query) else cands[:PASSAGES]
 
     def messages(self, question: str, cands) -> list:
         from langchain_core.messages import HumanMessage, SystemMessage
@@ -141,7 +143,7 @@ class LLMAnswerer:
     def answer(self, question: str, history: Iterable = ()) -> Answer:
         started = time.perf_counter()
         q, chunks, cands = self.passages(question, history)
-        if self.extractive.abstains(cands, self.extractive.lexicon.focus(q)) or not cands:
+        if not cands:
             return self.extractive.answer(q, history)  # nothing to write from: the fixed abstention
         future = self._pool.submit(self.model.invoke, self.messages(q, cands))
         try:
@@ -156,7 +158,7 @@ class LLMAnswerer:
         """Text as the model writes it, then the checked Answer (or the fallback) last."""
         started = time.perf_counter()
         q, chunks, cands = self.passages(question, history)
-        if self.extractive.abstains(cands, self.extractive.lexicon.focus(q)) or not cands:
+        if not cands:
             yield self.extractive.answer(q, history)
             return
         pieces: queue.Queue = queue.Queue()
