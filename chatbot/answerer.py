@@ -27,6 +27,8 @@ from chatbot.text import STOP, WORD, Lexicon, clean, strip_markup
 from chatbot.validator import Claim, Draft, abstention, validate
 from ingest.pipeline import chunk_sentences
 
+Row = tuple[str, dict, np.ndarray, "frozenset[str] | None"]  # a sentence: text, metadata, vector, stems
+
 NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
 KEEP_RELATIVE = 0.8  # a sentence joins the answer only if it scores at least this share of the best
 QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*(%|cases|years|months|weeks|days|mm|cm|mg)\b")
@@ -112,11 +114,10 @@ class Answerer:
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unknown_idf = math.log(1 + n)
         # Filled as chunks and sentences are met; an index never changes under a version, so neither do these.
-        # Splitting and stemming on every question was over a third of the answer time (profiled).
+        # Splitting, fetching and stemming on every question was over a third of the answer time (profiled).
         self.chunk_sentence_ids: dict[str, list[str]] = {}
-        self.rows: OrderedDict[str, tuple[str, dict, np.ndarray]] = OrderedDict()  # sentence id -> row, LRU
+        self.rows: OrderedDict[str, Row] = OrderedDict()  # sentence id -> row, LRU
         self.rows_lock = threading.Lock()
-        self.sentence_terms: dict[str, frozenset[str] | None] = {}  # None: never quoted (see candidates)
 
     # -- question handling -------------------------------------------------------------------------------
 
@@ -210,15 +211,9 @@ class Answerer:
         total = sum(w for _, w in groups) or 1.0
         w = self.settings.similarity_weight
         out = []
-        for sentence_id, (text, meta, vec) in rows.items():
-            if sentence_id not in self.sentence_terms:
-                # a planted instruction is neither a claim to quote nor a passage for a model; an announcement
-                # ("the following lessons can be drawn") is true but answers nothing
-                quotable = not (self.lexicon.is_instruction(text) or self.lexicon.is_announcement(text))
-                self.sentence_terms[sentence_id] = frozenset(self.lexicon.terms(text, expand=False)) if quotable else None
-            terms = self.sentence_terms[sentence_id]
+        for text, meta, vec, terms in rows.values():
             if terms is None:
-                continue
+                continue  # never quoted (see sentence_rows)
             found = self.containing_chunk(meta, chunks)
             if found is None:
                 continue
@@ -230,15 +225,19 @@ class Answerer:
             out.append(cand)
         return sorted(out, key=lambda c: (-c.score, c.rank, c.start))
 
-    def sentence_rows(self, ids: list[str]) -> dict[str, tuple[str, dict, np.ndarray]]:
-        """(text, metadata, vector) per sentence id, from memory where it can (LRU), else from the index."""
+    def sentence_rows(self, ids: list[str]) -> dict[str, Row]:
+        """(text, metadata, vector, stems) per sentence id, from memory where it can (LRU), else from the index.
+        Stems are None for a sentence never to quote: a planted instruction is neither a claim nor a passage
+        for a model, and an announcement ("the following lessons can be drawn") is true but answers nothing."""
         with self.rows_lock:
             out = {i: self.rows[i] for i in ids if i in self.rows}
         missing = [i for i in ids if i not in out]
         if missing:
             got = self.index.sentences.get(ids=missing, include=["documents", "metadatas", "embeddings"])
             for i, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
-                out[i] = (text, meta, np.asarray(vec, dtype=np.float32))
+                quotable = not (self.lexicon.is_instruction(text) or self.lexicon.is_announcement(text))
+                terms = frozenset(self.lexicon.terms(text, expand=False)) if quotable else None
+                out[i] = (text, meta, np.asarray(vec, dtype=np.float32), terms)
         with self.rows_lock:
             for i, row in out.items():
                 self.rows[i] = row
