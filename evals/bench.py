@@ -40,6 +40,11 @@ def _pct(values, q) -> float:
     return float(np.percentile(values, q)) * 1000
 
 
+def _say(message: str) -> None:
+    """Progress on stderr: a 1000x scale run takes over an hour, and silence that long looks like a hang."""
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -294,7 +299,9 @@ def scale(settings: Settings, embeddings, scales: list[int], repeats: int, root:
         s = settings.model_copy(update={"data_dir": root / f"scale-{factor}"})
         corpus = root / f"corpus-{factor}"
         synthetic_corpus(settings.corpus_dir, corpus, factor)
+        _say(f"scale: ingesting the {factor}x corpus")
         t, report = _timed(lambda: run_ingest(s, [corpus], embeddings=embeddings, progress=False))
+        _say(f"scale: {factor}x ingested, {report.chunks} chunks and {report.sentences} sentences in {t:.0f} s")
         out[str(factor)] = {"chunks": report.chunks, "sentences": report.sentences, "ingest_s": round(t, 1),
                             "data_dir": str(s.data_dir)}  # fmt: skip
         answerers[str(factor)] = Answerer(s)
@@ -302,6 +309,7 @@ def scale(settings: Settings, embeddings, scales: list[int], repeats: int, root:
         for item in items[:5]:
             answerer.answer(item.question)
     p50s = {k: [] for k in answerers}
+    _say(f"scale: timing answers at {', '.join(f'{k}x' for k in answerers)}, {repeats} rounds")
     for _ in range(repeats):
         for k, answerer in answerers.items():
             answerer.clear_cache()
@@ -392,18 +400,22 @@ def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, pa
         base = settings.model_copy(update={"data_dir": root / "main", "encoder_dir": root / "encoders"})
         embeddings = ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
         run_ingest(base, embeddings=embeddings, progress=False)
-        if "warm" in parts:
-            results["warm"] = warm(base, embeddings, repeats)
-        if "cold" in parts:
-            results["cold"] = cold_ask(base, repeats)
-        if "serve" in parts:
-            results["serve"] = serve_and_load(base)
-        if "ingest" in parts:
-            results["ingest"] = ingest_speed(base, embeddings, repeats, root)
+        runs = {
+            "warm": lambda: warm(base, embeddings, repeats),
+            "cold": lambda: cold_ask(base, repeats),
+            "serve": lambda: serve_and_load(base),
+            "ingest": lambda: ingest_speed(base, embeddings, repeats, root),
+            "scale": lambda: scale(base, embeddings, scales, repeats, root),
+        }
+        for part in (p for p in PARTS if p in parts):
+            _say(f"measuring {part}")
+            results[part] = runs[part]()
+            # Written after every part: a failure an hour into a scale run keeps what was measured before it.
+            (out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
         if "scale" in parts:
-            results["scale"] = scale(base, embeddings, scales, repeats, root)
             results["memory"] = {}
             for factor in (1, max(scales, default=1)):
+                _say(f"memory: serving the {factor}x index to 4 clients")
                 big = base.model_copy(update={"data_dir": Path(results["scale"][str(factor)]["data_dir"])})
                 results["memory"][str(factor)] = serve_and_load(big, clients_list=(4,))["peak_rss_mb"]
     (out / "bench.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
