@@ -154,16 +154,22 @@ class Handlers:
         return history, "", session
 
     def respond_stream(self, message: str, history: list, view: str, session: dict):
-        """The LLM path: the text as it is written, then the checked answer in its place."""
+        """The LLM path: progress while the model writes, then only the checked answer. The draft itself is never
+        shown: a clinician who reads an unchecked claim has read it, even if it is replaced a second later."""
         session = {"questions": list(session["questions"]), "answers": dict(session["answers"])}
         history = list(history or [])
         message = message if isinstance(message, str) else ""
         shown = _msg("user", escape_markdown(message[:2000]))
         try:
+            shown_words = -1
             for step in self.answerer.stream(message, session["questions"]):
                 if isinstance(step, str):
-                    draft = f"{escape_markdown(step)}\n\n*Checking citations when the answer is complete…*"
-                    yield history + [shown, _msg("assistant", draft)], "", session
+                    words = len(step.split())
+                    if words == shown_words:  # models stream a few characters at a time; redraw per word
+                        continue
+                    shown_words = words
+                    progress = f"*Writing the answer ({words} word{'s' * (words != 1)} so far); it appears once every claim is checked against its source…*"
+                    yield history + [shown, _msg("assistant", progress)], "", session
                     continue
                 session["questions"].append(step.question)
                 done = history + [_msg("user", escape_markdown(step.question)), _msg("assistant", render_answer(step, view, self.glossary))]

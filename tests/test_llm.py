@@ -104,12 +104,16 @@ def test_llm_setting_is_checked_and_a_missing_provider_is_a_clear_error(tmp_path
         make_chat_model(load_settings(llm="nosuchprovider:model"))
 
 
-def test_chat_streams_then_shows_the_checked_answer(extractive):
+def test_chat_shows_progress_then_only_the_checked_answer(extractive):
     from chatbot.ui import Handlers
 
-    handlers = Handlers(scripted(extractive, lambda p: f"{p[0]} [1]"), extractive.settings)
+    llm = scripted(extractive, lambda p: f"{p[0]} [1]")
+    handlers = Handlers(llm, extractive.settings)
     steps = list(handlers.respond_stream(QUESTION, [], "Clinician", Handlers.new_session()))
-    assert "Checking citations when the answer is complete" in steps[0][0][-1]["content"]
+    assert len(steps) > 3 and all("checked against its source" in h[-1]["content"] for h, _, _ in steps[:-1])
+    # The model's own words never reach the screen before they are checked.
+    written = [s for s in llm.stream(QUESTION) if isinstance(s, str)][-1]
+    assert all(written[:30] not in h[-1]["content"] for h, _, _ in steps[:-1])
     final_history, box, session = steps[-1]
     assert "<b>Sources</b>" in final_history[-1]["content"] and box == ""
     assert session["questions"] == [QUESTION]
