@@ -1,0 +1,38 @@
+"""`ivl bench` end to end, small: every part, one repeat, a 2x corpus. It checks that the report a maintainer
+reads is complete and self-consistent, not how fast this machine is (that is the benchmark's job)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_bench_writes_every_part_as_json_markdown_and_a_plot(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--scales", "2", "--repeats", "1", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bench: measuring scale" in proc.stderr  # progress, so a long run is visibly alive
+
+    results = json.loads((out / "bench.json").read_text())
+    assert set(results["parts"]) == {"warm", "cold", "serve", "ingest", "scale"}
+    warm = results["warm"]
+    assert all(0 < warm[k]["p50_ms"] <= warm[k]["p95_ms"] for k in ("product", "plain", "plain_same_encoder", "floor"))
+    assert warm["quality"]["citation_validity"]["product"] == 1.0
+    assert warm["quality"]["abstention_recall"]["product"] > warm["quality"]["abstention_recall"]["plain"]
+    cold = results["cold"]
+    assert cold["ask_s"] > 0 and not cold["ask_imports_gradio"] and not cold["ask_imports_torch"]
+    assert set(results["serve"]["qps"]) == {"1", "4", "16"} and all(q > 0 for q in results["serve"]["qps"].values())
+    assert results["ingest"]["unchanged_reingest_embedded"] == 0
+    scale = results["scale"]
+    assert scale["2"]["chunks"] > scale["1"]["chunks"] and scale["1"]["p50_vs_1x"] == 1.0
+    assert set(results["memory"]) == {"1", "2"}
+
+    table = (out / "bench.md").read_text()
+    assert "product / floor" in table and "| 2× |" in table and "abstention_recall" in table
+    assert (out / "bench-scale.png").read_bytes().startswith(b"\x89PNG")
+    assert table.strip() in proc.stdout  # the same table is printed
