@@ -114,3 +114,17 @@ def test_ivl_chat_builds_the_index_and_serves_on_loopback(tmp_path):
         output = proc.communicate(timeout=30)[0]
     assert "No index yet: building it" in output
     assert f"http://127.0.0.1:{port}" in output
+
+
+def test_student_studies_a_question_and_compares_with_the_cited_answer(page):
+    page.get_by_role("tab", name="Study").click()
+    page.locator("#study-question input").click()
+    page.get_by_role("option", name="Who first described intravenous leiomyomatosis?").click()
+    page.get_by_label("Your answer").fill("A German pathologist, in the 1890s")
+    page.get_by_role("button", name="Show the answer").click()
+    result = page.locator("#study-result")
+    result.get_by_text("The cited answer", exact=False).wait_for()
+    text = result.inner_text()
+    assert "A German pathologist, in the 1890s" in text  # the student's own words, beside the sources'
+    assert "Birck-Hirschfeld, in 1896" in text and "Quoted passage [1]" in text
+    assert page.hosts <= {"127.0.0.1"}, page.hosts
