@@ -96,7 +96,12 @@ def test_empty_question_prompts_and_sources_tab_browses(page):
     page.locator("#send").click()
     page.locator("#chat .bot-row").last.get_by_text("Ask a question", exact=False).wait_for()
     page.get_by_role("tab", name="Sources").click()
-    page.locator("#reader").get_by_text("Licence", exact=False).first.wait_for()
+    reader = page.locator("#reader")
+    reader.get_by_text("Licence", exact=False).first.wait_for()
+    page.get_by_label("Document").click()
+    page.get_by_role("option", name="Intravenous leiomyomatosis of the uterus: A case report and literature review").click()
+    reader.get_by_text("A case report and literature review", exact=False).first.wait_for()
+    assert "doi.org/10.3892/etm.2026.13183" in reader.inner_text()
     assert page.hosts <= {"127.0.0.1"}, page.hosts
 
 
