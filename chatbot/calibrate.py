@@ -4,7 +4,8 @@ For every labelled question with a definite label (answer or abstain) take the t
 decides on, then search the pair of thresholds that best separates the two groups (abstention recall weighted
 twice against answerable questions kept);
 among equally good pairs take the one farthest from any question (the widest margin), so a small
-change in scores does not flip a decision.
+change in scores does not flip a decision. Leave-one-out figures say how the thresholds do on questions the
+calibration did not see.
 """
 
 from __future__ import annotations
@@ -12,17 +13,71 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from chatbot.settings import Settings
 
 
-def _cuts(values: list[float], low: float, high: float) -> list[float]:
+def _cuts(values, low: float, high: float) -> np.ndarray:
     """Midpoints between neighbouring observed values, plus the ends."""
-    points = sorted(set(values) | {low, high})
-    return [points[0]] + [(a + b) / 2 for a, b in zip(points, points[1:])] + [points[-1]]
+    points = sorted(set(float(v) for v in values) | {low, high})
+    return np.array([points[0]] + [(a + b) / 2 for a, b in zip(points, points[1:])] + [points[-1]])
 
 
-def _margin(cut: float, values: list[float]) -> float:
-    return min(abs(v - cut) for v in values) if values else 0.0
+def _margins(cuts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each cut, its distance to the nearest observed value."""
+    return np.abs(cuts[:, None] - values[None, :]).min(axis=1) if len(values) else np.zeros(len(cuts))
+
+
+def _best(keys: list[np.ndarray]) -> int:
+    """Index of the largest key, compared element by element (first wins a tie), over flattened arrays."""
+    return int(np.lexsort([-k.ravel() for k in reversed(keys)])[0])
+
+
+def abstention_cuts(scores: np.ndarray, unknown: np.ndarray, abstain: np.ndarray) -> tuple[float, float]:
+    """The (abstain_below, unknown_above) pair that best separates the rows: abstention recall weighted twice
+    against answerable questions kept, then recall, then the widest margin."""
+    ts, us = _cuts(scores, 0.0, 1.0), _cuts(unknown, 0.0, 1.0)
+    abstains = (scores[None, None, :] < ts[:, None, None]) | (unknown[None, None, :] > us[None, :, None])
+    recall = abstains[:, :, abstain].sum(axis=2) / max(abstain.sum(), 1)
+    kept = (~abstains[:, :, ~abstain]).sum(axis=2) / max((~abstain).sum(), 1)
+    margin = np.minimum(_margins(ts, scores)[:, None], _margins(us, unknown)[None, :])
+    # A wrong answer is worse than an honest abstention: recall counts twice.
+    i, j = np.unravel_index(_best([(2 * recall + kept) / 3, recall, margin]), recall.shape)
+    return float(ts[i]), float(us[j])
+
+
+def support_cut(scores: np.ndarray, supported: np.ndarray) -> float:
+    """The support threshold that best separates supported from unsupported pairs: rejecting unsupported
+    ones counts twice (accepting one is the worst failure), then rejection, then the widest margin."""
+    cuts = _cuts(scores, 0.0, 1.0)
+    accepts = scores[None, :] >= cuts[:, None]
+    tpr = accepts[:, supported].sum(axis=1) / max(supported.sum(), 1)
+    tnr = (~accepts[:, ~supported]).sum(axis=1) / max((~supported).sum(), 1)
+    return float(cuts[_best([(tpr + 2 * tnr) / 3, tnr, _margins(cuts, scores)])])
+
+
+def held_out_abstention(scores, unknown, abstain) -> tuple[float, float]:
+    """Leave-one-out: each question decided by thresholds chosen without it. Honest figures for questions the
+    calibration has not seen (the shipped thresholds use every question)."""
+    decided = []
+    for k in range(len(scores)):
+        rest = np.arange(len(scores)) != k
+        t, u = abstention_cuts(scores[rest], unknown[rest], abstain[rest])
+        decided.append(scores[k] < t or unknown[k] > u)
+    decided = np.array(decided, dtype=bool)
+    return float(decided[abstain].mean()), float((~decided[~abstain]).mean())
+
+
+def held_out_support(scores, supported, first, second) -> tuple[float, float]:
+    """Leave-one-item-out: the pairs of one item (its paraphrase or its quote in them) judged by a threshold
+    chosen on the pairs of the other items only."""
+    accepted = np.zeros(len(scores), dtype=bool)
+    for item in np.unique(first):
+        mine = (first == item) | (second == item)
+        cut = support_cut(scores[~mine], supported[~mine])
+        accepted[mine & (first == item)] = scores[mine & (first == item)] >= cut
+    return float(accepted[supported].mean()), float((~accepted[~supported]).mean())
 
 
 def calibrate_support(answerer, items) -> dict:
@@ -31,24 +86,16 @@ def calibrate_support(answerer, items) -> dict:
     from chatbot.llm import support_score
 
     study = [i for i in items if i.explain and i.gold]
-    scored = [
-        (support_score(answerer, a.explain, b.gold[0]), a.id == b.id) for a in study for b in study
-    ]
-    positives = [s for s, ok in scored if ok]
-    negatives = [s for s, ok in scored if not ok]
-    best = None
-    for cut in _cuts([s for s, _ in scored], 0.0, 1.0):
-        tpr = sum(s >= cut for s in positives) / len(positives)
-        tnr = sum(s < cut for s in negatives) / len(negatives)
-        # Accepting an unsupported sentence is the worst failure: rejecting them counts twice.
-        key = ((tpr + 2 * tnr) / 3, tnr, _margin(cut, [s for s, _ in scored]))
-        if best is None or key > best[0]:
-            best = (key, cut)
-    _, cut = best
-    tpr = sum(s >= cut for s in positives) / len(positives)
-    tnr = sum(s < cut for s in negatives) / len(negatives)
-    return {"threshold": round(cut, 4), "pairs": len(scored), "accuracy": round((tpr + tnr) / 2, 4),
-            "supported_kept": round(tpr, 4), "unsupported_rejected": round(tnr, 4)}
+    pairs = [(support_score(answerer, a.explain, b.gold[0]), a.id == b.id, ia, ib)
+             for ia, a in enumerate(study) for ib, b in enumerate(study)]  # fmt: skip
+    scores, supported, first, second = (np.array(col) for col in zip(*pairs))
+    cut = support_cut(scores, supported)
+    tpr = float((scores[supported] >= cut).mean())
+    tnr = float((scores[~supported] < cut).mean())
+    held_tpr, held_tnr = held_out_support(scores, supported, first, second)
+    return {"threshold": round(cut, 4), "pairs": len(pairs), "accuracy": round((tpr + tnr) / 2, 4),
+            "supported_kept": round(tpr, 4), "unsupported_rejected": round(tnr, 4),
+            "held_out_supported_kept": round(held_tpr, 4), "held_out_unsupported_rejected": round(held_tnr, 4)}
 
 
 def calibrate(settings: Settings, out: Path | None = None) -> dict:
@@ -61,34 +108,28 @@ def calibrate(settings: Settings, out: Path | None = None) -> dict:
         if item.abstain == "any":
             continue
         score, unknown = answerer.features(item.question, item.history)
-        rows.append((item.id, bool(item.abstain), score, unknown))
-    answerable = [r for r in rows if not r[1]]
-    unanswerable = [r for r in rows if r[1]]
-    best = None
-    for t in _cuts([r[2] for r in rows], 0.0, 1.0):
-        for u in _cuts([r[3] for r in rows], 0.0, 1.0):
-            abstains = {r[0]: r[2] < t or r[3] > u for r in rows}
-            recall = sum(abstains[r[0]] for r in unanswerable) / max(len(unanswerable), 1)
-            kept = sum(not abstains[r[0]] for r in answerable) / max(len(answerable), 1)
-            margin = min(_margin(t, [r[2] for r in rows]), _margin(u, [r[3] for r in rows]))
-            # A wrong answer is worse than an honest abstention: recall counts twice.
-            key = ((2 * recall + kept) / 3, recall, margin)
-            if best is None or key > best[0]:
-                best = (key, t, u, recall, kept)
-    _, t, u, recall, kept = best
+        rows.append((score, unknown, bool(item.abstain)))
+    scores, unknown, abstain = (np.array(col) for col in zip(*rows))
+    t, u = abstention_cuts(scores, unknown, abstain)
+    decided = (scores < t) | (unknown > u)
+    held_recall, held_kept = held_out_abstention(scores, unknown, abstain)
     support = calibrate_support(answerer, load_items())
     result = {
         "abstain_below": round(t, 4),
         "unknown_above": round(u, 4),
-        "labelled_answerable": len(answerable),
-        "labelled_unanswerable": len(unanswerable),
-        "abstention_recall": round(recall, 4),
-        "answerable_kept": round(kept, 4),
+        "labelled_answerable": int((~abstain).sum()),
+        "labelled_unanswerable": int(abstain.sum()),
+        "abstention_recall": round(float(decided[abstain].mean()), 4),
+        "answerable_kept": round(float((~decided[~abstain]).mean()), 4),
+        "held_out_abstention_recall": round(held_recall, 4),
+        "held_out_answerable_kept": round(held_kept, 4),
         "support_threshold": support["threshold"],
         "support_pairs": support["pairs"],
         "support_accuracy": support["accuracy"],
         "support_supported_kept": support["supported_kept"],
         "support_unsupported_rejected": support["unsupported_rejected"],
+        "support_held_out_supported_kept": support["held_out_supported_kept"],
+        "support_held_out_unsupported_rejected": support["held_out_unsupported_rejected"],
         "embedding_model": settings.embedding_model,
         "note": "written by `ivl calibrate` from evals/questions.yaml; do not edit by hand",
     }
