@@ -214,9 +214,11 @@ def bench(
     repeats: Annotated[int, typer.Option(min=1, help="Repeats per measurement; medians are reported.")] = 3,
     out: Annotated[Path | None, typer.Option(help="Folder for bench.json, bench.md, bench-scale.png (default DATA_DIR/bench).")] = None,
     parts: Annotated[str, typer.Option(help="Which measurements, comma-separated: warm,cold,serve,ingest,scale (scale includes memory).")] = "warm,cold,serve,ingest,scale",
+    work_dir: Annotated[Path | None, typer.Option(help="An empty folder to build the bench's indexes in, kept afterwards (default: a temporary folder, removed).")] = None,
 ) -> None:
     """Benchmark latency (vs the floor and a plain LangChain RAG), cold start, ingest, scale, memory, concurrency."""
     from evals.bench import main as run
 
     args = ["--scales", scales, "--repeats", str(repeats), "--parts", parts] + (["--out", str(out)] if out else [])
+    args += ["--work-dir", str(work_dir)] if work_dir else []
     run(args)

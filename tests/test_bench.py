@@ -12,9 +12,9 @@ import pytest
 
 @pytest.mark.slow
 def test_bench_writes_every_part_as_json_markdown_and_a_plot(tmp_path):
-    out = tmp_path / "bench"
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--scales", "2", "--repeats", "1", "--out", str(out)],
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    out, work = tmp_path / "bench", tmp_path / "work"
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--scales", "2", "--repeats", "1", "--out", str(out),
+                           "--work-dir", str(work)], capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "bench: measuring scale" in proc.stderr  # progress, so a long run is visibly alive
 
@@ -31,8 +31,21 @@ def test_bench_writes_every_part_as_json_markdown_and_a_plot(tmp_path):
     scale = results["scale"]
     assert scale["2"]["chunks"] > scale["1"]["chunks"] and scale["1"]["p50_vs_1x"] == 1.0
     assert set(results["memory"]) == {"1", "2"}
+    assert (work / "scale-2" / "current").is_symlink()  # --work-dir keeps the indexes the bench built
 
     table = (out / "bench.md").read_text()
     assert "product / floor" in table and "| 2× |" in table and "abstention_recall" in table
     assert (out / "bench-scale.png").read_bytes().startswith(b"\x89PNG")
     assert table.strip() in proc.stdout  # the same table is printed
+
+
+def test_bench_refuses_a_work_dir_that_holds_anything(tmp_path):
+    """A kept 1000x index must never be overwritten or mixed into a new run by a repeated command."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "keep.txt").write_text("an earlier run's index")
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--parts", "warm", "--work-dir", str(work),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    assert "is not empty; give an empty or new folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert [p.name for p in work.iterdir()] == ["keep.txt"]
