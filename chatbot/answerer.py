@@ -25,9 +25,10 @@ from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import Settings
 from chatbot.text import STOP, WORD, Lexicon, clean, strip_markup
 from chatbot.validator import Claim, Draft, abstention, validate
-from ingest.pipeline import chunk_sentences
+from ingest.pipeline import chunk_sentences, sentence_location
 
 Row = tuple[str, dict, np.ndarray, "frozenset[str] | None"]  # a sentence: text, metadata, vector, stems
+Span = tuple[str, int, int]  # where a sentence is: source id, start, end
 
 NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
 KEEP_RELATIVE = 0.8  # a sentence joins the answer only if it scores at least this share of the best
@@ -115,7 +116,7 @@ class Answerer:
         self.unknown_idf = math.log(1 + n)
         # Filled as chunks and sentences are met; an index never changes under a version, so neither do these.
         # Splitting, fetching and stemming on every question was over a third of the answer time (profiled).
-        self.chunk_sentence_ids: dict[str, list[str]] = {}
+        self.chunk_sentence_spans: dict[str, list[tuple[str, Span]]] = {}
         self.rows: OrderedDict[str, Row] = OrderedDict()  # sentence id -> row, LRU
         self.rows_lock = threading.Lock()
 
@@ -202,11 +203,12 @@ class Answerer:
         qvec = np.asarray(self.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)
         # Chunk sentences by id (recomputed from each chunk), not by a metadata filter: a primary-key lookup stays
         # fast as the index grows, a range filter over every sentence does not.
-        ids = [key for c in chunks for key in self.sentence_ids(c)]
+        spans = {key: span for c in chunks for key, span in self.sentence_spans(c)}
         if self.settings.k_sentences:
             near = self.index.sentences.query(query_embeddings=[qvec], n_results=self.settings.k_sentences, include=[])
-            ids += near["ids"][0]
-        rows = self.sentence_rows(list(dict.fromkeys(ids)))
+            for key in near["ids"][0]:
+                spans.setdefault(key, sentence_location(key))
+        rows = self.sentence_rows(spans)
         groups = self.term_groups(query)
         total = sum(w for _, w in groups) or 1.0
         w = self.settings.similarity_weight
@@ -225,18 +227,26 @@ class Answerer:
             out.append(cand)
         return sorted(out, key=lambda c: (-c.score, c.rank, c.start))
 
-    def sentence_rows(self, ids: list[str]) -> dict[str, Row]:
-        """(text, metadata, vector, stems) per sentence id, from memory where it can (LRU), else from the index.
+    def sentence_rows(self, spans: dict[str, Span]) -> dict[str, Row]:
+        """(text, metadata, vector, stems) per sentence id, from memory where it can (LRU), else the vector from
+        the index and the text from the chunk holding it: reading each sentence's text and metadata from Chroma
+        as well cost 2 ms a question at 100x, once sentences outnumber the cache (measured).
         Stems are None for a sentence never to quote: a planted instruction is neither a claim nor a passage
         for a model, and an announcement ("the following lessons can be drawn") is true but answers nothing."""
+        ids = list(spans)
         with self.rows_lock:
             out = {i: self.rows[i] for i in ids if i in self.rows}
         missing = [i for i in ids if i not in out]
         if missing:
-            got = self.index.sentences.get(ids=missing, include=["documents", "metadatas", "embeddings"])
-            for i, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+            got = self.index.sentences.get(ids=missing, include=["embeddings"])
+            for i, vec in zip(got["ids"], got["embeddings"]):
+                source_id, start, end = spans[i]
+                text = self.text_at(source_id, start, end)
+                if text is None:
+                    continue  # no indexed chunk holds it: nothing to cite it by
                 quotable = not (self.lexicon.is_instruction(text) or self.lexicon.is_announcement(text))
                 terms = frozenset(self.lexicon.terms(text, expand=False)) if quotable else None
+                meta = {"source_id": source_id, "start": start, "end": end}
                 out[i] = (text, meta, np.asarray(vec, dtype=np.float32), terms)
         with self.rows_lock:
             for i, row in out.items():
@@ -252,11 +262,20 @@ class Answerer:
         with self.rows_lock:
             self.rows.clear()
 
-    def sentence_ids(self, chunk) -> list[str]:
+    def sentence_spans(self, chunk) -> list[tuple[str, Span]]:
         key = chunk.metadata["chunk_id"]
-        if key not in self.chunk_sentence_ids:
-            self.chunk_sentence_ids[key] = [sentence_id for sentence_id, *_ in chunk_sentences(chunk)]
-        return self.chunk_sentence_ids[key]
+        if key not in self.chunk_sentence_spans:
+            source_id = chunk.metadata["source_id"]
+            self.chunk_sentence_spans[key] = [(i, (source_id, s, e)) for i, _, s, e in chunk_sentences(chunk)]
+        return self.chunk_sentence_spans[key]
+
+    def text_at(self, source_id: str, start: int, end: int) -> str | None:
+        """A sentence's words, cut from an indexed chunk that holds it (a chunk is its source's text verbatim)."""
+        for c in self.by_source.get(source_id, ()):
+            m = c.metadata
+            if m["start"] <= start and end <= m["end"]:
+                return c.page_content[start - m["start"] : end - m["start"]]
+        return None
 
     def containing_chunk(self, meta: dict, chunks: list) -> tuple[int, object] | None:
         """The best-ranked retrieved chunk holding this sentence; failing that, any indexed chunk, now retrieved."""

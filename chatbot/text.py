@@ -34,15 +34,18 @@ def strip_markup(text: str) -> str:
     return re.sub(r"!\[[^\]]*\]\([^)]*\)|\b(?:https?|javascript|data):\S*", " ", text)
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean(text: str) -> str:
     """Printable text: NFKC, no control characters, lone surrogates or zero-width/bidi marks."""
-    text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
+    if text.isascii() and text.isprintable():
+        return text.strip()  # most text, every sentence stemmed at answer time: NFKC and the filter change nothing
+    text = text.encode("utf-8", "replace").decode("utf-8") if SURROGATE.search(text) else text
     text = unicodedata.normalize("NFKC", text)
+    if text.isprintable():
+        return text.strip()  # no character of category C (all of them are unprintable): nothing to filter
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
-
-
-def _has_surrogates(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 @dataclass(frozen=True)

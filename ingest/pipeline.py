@@ -82,6 +82,13 @@ def chunk_sentences(chunk: Document) -> list[tuple[str, str, int, int]]:
     return out
 
 
+def sentence_location(sentence_id: str) -> tuple[str, int, int]:
+    """(source id, start, end) read back from an id that `chunk_sentences` made."""
+    source_id, span, _ = sentence_id.rsplit(":", 2)
+    start, end = span.split("-")
+    return source_id, int(start), int(end)
+
+
 def sentence_documents(chunks: list[Document]) -> list[Document]:
     """Each sentence once, even where overlapping chunks share it, located by its span in the source file."""
     out: dict[str, Document] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ingest.chunking import chunk_document
 from ingest.loaders import load
+from ingest.pipeline import chunk_sentences, sentence_location
 from ingest.sentences import sentence_spans
 from tests.conftest import CORPUS
 
@@ -72,3 +73,15 @@ def test_figure_captions_no_longer_cut_sentences(embeddings):
         "a leiomyoma nodule ~7 cm in diameter was observed",
     ):
         assert joined in text
+
+
+def test_a_sentence_id_says_where_its_words_are_in_every_chunk_holding_it(embeddings):
+    """The answerer reads only vectors from the index: a sentence's words come from any chunk that holds its span."""
+    chunks = chunks_of("zhao-tian-2026.md", embeddings) + chunks_of("gard-ivl.md", embeddings)
+    for chunk in chunks:
+        for key, text, start, end in chunk_sentences(chunk):
+            assert sentence_location(key) == (chunk.metadata["source_id"], start, end)
+            for other in chunks:
+                m = other.metadata
+                if m["source_id"] == chunk.metadata["source_id"] and m["start"] <= start and end <= m["end"]:
+                    assert other.page_content[start - m["start"] : end - m["start"]] == text
