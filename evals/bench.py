@@ -406,8 +406,11 @@ def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, pa
     out.mkdir(parents=True, exist_ok=True)
     results = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
                "commit": _commit(), "parts": list(parts)}  # fmt: skip
-    if work_dir is not None and work_dir.exists() and any(work_dir.iterdir()):
-        raise SystemExit(f"ivl bench: --work-dir {work_dir} is not empty; give an empty or new folder")
+    if work_dir is not None and work_dir.exists():
+        if not work_dir.is_dir():
+            raise SystemExit(f"ivl bench: --work-dir {work_dir} is a file; give an empty or new folder")
+        if any(work_dir.iterdir()):
+            raise SystemExit(f"ivl bench: --work-dir {work_dir} is not empty; give an empty or new folder")
     with tempfile.TemporaryDirectory(prefix="ivl-bench-") if work_dir is None else nullcontext(work_dir) as tmp:
         root = Path(tmp)
         root.mkdir(parents=True, exist_ok=True)

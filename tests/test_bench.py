@@ -42,7 +42,7 @@ def test_bench_writes_every_part_as_json_markdown_and_a_plot(tmp_path):
     assert table.strip() in proc.stdout  # the same table is printed
 
 
-def test_bench_refuses_a_work_dir_that_holds_anything(tmp_path):
+def test_bench_refuses_a_work_dir_that_holds_anything_or_is_a_file(tmp_path):
     """A kept 1000x index must never be overwritten or mixed into a new run by a repeated command."""
     work = tmp_path / "work"
     work.mkdir()
@@ -52,3 +52,10 @@ def test_bench_refuses_a_work_dir_that_holds_anything(tmp_path):
     assert proc.returncode != 0
     assert "is not empty; give an empty or new folder" in proc.stderr and "Traceback" not in proc.stderr
     assert [p.name for p in work.iterdir()] == ["keep.txt"]
+
+    afile = tmp_path / "a-file"
+    afile.write_text("not a folder")
+    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--parts", "warm", "--work-dir", str(afile),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode != 0 and "is a file; give an empty or new folder" in proc.stderr
+    assert "Traceback" not in proc.stderr and afile.read_text() == "not a folder"
