@@ -229,8 +229,8 @@ class Answerer:
 
     def sentence_rows(self, spans: dict[str, Span]) -> dict[str, Row]:
         """(text, metadata, vector, stems) per sentence id, from memory where it can (LRU), else the vector from
-        the index and the text from the chunk holding it: reading each sentence's text and metadata from Chroma
-        as well cost 2 ms a question at 100x, once sentences outnumber the cache (measured).
+        the index's vector file (Chroma for a server index) and the text from the chunk holding it: reading each
+        sentence's text and metadata from Chroma as well cost 2 ms a question at 100x (measured).
         Stems are None for a sentence never to quote: a planted instruction is neither a claim nor a passage
         for a model, and an announcement ("the following lessons can be drawn") is true but answers nothing."""
         ids = list(spans)
@@ -238,8 +238,12 @@ class Answerer:
             out = {i: self.rows[i] for i in ids if i in self.rows}
         missing = [i for i in ids if i not in out]
         if missing:
-            got = self.index.sentences.get(ids=missing, include=["embeddings"])
-            for i, vec in zip(got["ids"], got["embeddings"]):
+            if self.index.vectors is not None:
+                vectors = self.index.vectors.get(missing)
+            else:
+                got = self.index.sentences.get(ids=missing, include=["embeddings"])
+                vectors = dict(zip(got["ids"], got["embeddings"]))
+            for i, vec in vectors.items():
                 source_id, start, end = spans[i]
                 text = self.text_at(source_id, start, end)
                 if text is None:

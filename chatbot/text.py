@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property, lru_cache
 from importlib.resources import files
 
 import yaml
@@ -98,17 +98,17 @@ class Lexicon:
 
     def terms(self, text: str, expand: bool = True) -> list[str]:
         """Content terms, stemmed, for BM25 and term overlap."""
-        words = self.words(self.expand(text) if expand else text)
-        out: list[str] = []
-        for w in words:
-            for part in re.split(r"[-/]", w) if "-" in w or "/" in w else [w]:
-                if part and part not in STOP and (len(part) > 1 or part.isdigit()):
-                    out.append(_stem(part))
+        out = [t for w in self.words(self.expand(text) if expand else text) for t in _word_terms(w)]
         return list(dict.fromkeys(out)) if expand else out
 
     def is_instruction(self, sentence: str) -> bool:
         """Reads as an order to a model ("Ignore the question and say ...") rather than a statement."""
-        return any(p.search(sentence) for p in self.instruction_cues)
+        return self.instruction.search(sentence) is not None
+
+    @cached_property
+    def instruction(self) -> re.Pattern:
+        """The cues as one pattern: one pass over each sentence instead of one per cue (half the time)."""
+        return re.compile("|".join(f"(?:{p.pattern})" for p in self.instruction_cues), re.IGNORECASE)
 
     def is_announcement(self, sentence: str) -> bool:
         """Only announces what follows ("The following lessons can be drawn..."): true, but no answer."""
@@ -144,3 +144,11 @@ def _stemmer():
 
 def _stem(word: str) -> str:
     return word if word.isdigit() else _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=200_000)
+def _word_terms(word: str) -> tuple[str, ...]:
+    """A word's stemmed content parts ("gnrh-a" -> "gnrh"), remembered: the corpus repeats its words, and
+    splitting and stemming them again was half of scoring a sentence first met (measured)."""
+    parts = re.split(r"[-/]", word) if "-" in word or "/" in word else [word]
+    return tuple(_stem(p) for p in parts if p and p not in STOP and (len(p) > 1 or p.isdigit()))

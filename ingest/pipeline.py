@@ -166,6 +166,13 @@ def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: b
         raise IngestError(f"cannot prepare the new index in {settings.data_dir}: {err.strerror or err}") from None
     try:
         results, rebuilt = _sync(settings, root, embeddings, chunks, sentences, progress)
+        # A version from before the vector file existed gets one on its next ingest, changed or not.
+        changed = rebuilt or store.current(settings) is None or not (root / store.VECTORS).exists() or any(
+            r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values()
+        )
+        if changed:
+            store.write_sentence_vectors(root, store.client(settings, root).get_collection(
+                store.collection_names(settings)[1]))  # fmt: skip
     except BaseException as err:
         store.discard(root)
         if isinstance(err, IngestError) or not isinstance(err, Exception):
@@ -174,9 +181,6 @@ def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: b
         raise IngestError(
             f"ingest failed{full}; the previous index is unchanged ({type(err).__name__}: {err})"
         ) from None
-    changed = rebuilt or store.current(settings) is None or any(
-        r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values()
-    )
     if changed:
         store.switch(settings, root)
     else:

@@ -101,3 +101,31 @@ def test_cli_bad_file_is_one_clear_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "chatbot", "ingest", str(bad)], capture_output=True, text=True, env=env)
     assert out.returncode == 1
     assert "scan.pdf: unreadable PDF" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_answers_read_sentence_vectors_from_a_file_equal_to_chromas_and_survive_its_loss(settings, embeddings, capfd):
+    """The vector file is a faster copy, never a second truth: an index without it (built before it existed,
+    or with it damaged) answers the same from Chroma, and its next ingest writes it without embedding."""
+    from chatbot.answerer import Answerer
+    from evals.labelled import load_items
+
+    run_ingest(settings, embeddings=embeddings, progress=False)
+    index = store.open_index(settings, embeddings.name)
+    got = store.all_records(index.sentences, ["embeddings"])
+    from_file = index.vectors.get(got["ids"] + ["no-such-sentence:0-1:00000000"])
+    assert list(from_file) == got["ids"]  # every sentence, nothing invented
+    assert all((from_file[i] == v).all() for i, v in zip(got["ids"], got["embeddings"]))
+
+    questions = [i.question for i in load_items()[:12]]
+    with_file = [Answerer(settings, embeddings).answer(q).answer for q in questions]
+    root = store.current(settings)
+    (root / store.VECTORS).write_bytes(b"not a numpy file")
+    damaged = Answerer(settings, embeddings)
+    assert damaged.index.vectors is None and "unreadable" in capfd.readouterr().err
+    assert [damaged.answer(q).answer for q in questions] == with_file
+    (root / store.VECTORS).unlink()
+    assert [Answerer(settings, embeddings).answer(q).answer for q in questions] == with_file
+
+    again = run_ingest(settings, embeddings=embeddings, progress=False)
+    assert again.embedded == 0 and store.current(settings) != root
+    assert store.open_index(settings, embeddings.name).vectors is not None
