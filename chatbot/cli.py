@@ -210,7 +210,7 @@ def evaluate(
 
 @app.command()
 def bench(
-    scales: Annotated[str, typer.Option(help="Synthetic corpus sizes beyond 1x, comma-separated (1000 took 61 minutes of ingest on 2 cores).")] = "10,100",
+    scales: Annotated[str, typer.Option(help="Synthetic corpus sizes beyond 1x, comma-separated (1000 took 71 minutes of ingest on 2 cores).")] = "10,100",
     repeats: Annotated[int, typer.Option(min=1, help="Repeats per measurement; medians are reported.")] = 3,
     out: Annotated[Path | None, typer.Option(help="Folder for bench.json, bench.md, bench-scale.png (default DATA_DIR/bench).")] = None,
     parts: Annotated[str, typer.Option(help="Which measurements, comma-separated: warm,cold,serve,ingest,scale (scale includes memory).")] = "warm,cold,serve,ingest,scale",
