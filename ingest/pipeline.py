@@ -166,8 +166,8 @@ def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: b
         raise IngestError(f"cannot prepare the new index in {settings.data_dir}: {err.strerror or err}") from None
     try:
         results, rebuilt = _sync(settings, root, embeddings, chunks, sentences, progress)
-        # A version from before the vector file existed gets one on its next ingest, changed or not.
-        changed = rebuilt or store.current(settings) is None or not (root / store.VECTORS).exists() or any(
+        # A version without a readable vector file (older, or damaged) gets one on its next ingest, changed or not.
+        changed = rebuilt or store.current(settings) is None or store.sentence_vectors(root, warn=False) is None or any(
             r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values()
         )
         if changed:

@@ -194,16 +194,17 @@ class SentenceVectors:
         return dict(zip((k for k, ok in zip(keys, found) if ok), vectors))
 
 
-def sentence_vectors(root: Path | None) -> SentenceVectors | None:
+def sentence_vectors(root: Path | None, warn: bool = True) -> SentenceVectors | None:
     """The version's vector file; None for a server index, or a version written before the file existed
-    (both are read from Chroma). A damaged file is reported once, and Chroma serves instead."""
+    (both are read from Chroma). A damaged file is reported, and Chroma serves instead."""
     if root is None or not (root / VECTORS).exists():
         return None
     try:
         return SentenceVectors(root)
     except (OSError, ValueError) as err:
-        print(f"warning: {root / VECTORS} is unreadable ({err}); reading sentence vectors from Chroma instead. "
-              "Run `ivl ingest` after a change to the corpus to write it again.", file=sys.stderr)  # fmt: skip
+        if warn:
+            print(f"warning: {root / VECTORS} is unreadable ({err}); reading sentence vectors from Chroma "
+                  "instead. Run `ivl ingest` to write it again.", file=sys.stderr)  # fmt: skip
         return None
 
 

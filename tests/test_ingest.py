@@ -123,9 +123,13 @@ def test_answers_read_sentence_vectors_from_a_file_equal_to_chromas_and_survive_
     damaged = Answerer(settings, embeddings)
     assert damaged.index.vectors is None and "unreadable" in capfd.readouterr().err
     assert [damaged.answer(q).answer for q in questions] == with_file
+    repaired = run_ingest(settings, embeddings=embeddings, progress=False)
+    assert repaired.embedded == 0 and store.current(settings) != root
+    assert store.open_index(settings, embeddings.name).vectors is not None
+
+    root = store.current(settings)
     (root / store.VECTORS).unlink()
     assert [Answerer(settings, embeddings).answer(q).answer for q in questions] == with_file
-
     again = run_ingest(settings, embeddings=embeddings, progress=False)
     assert again.embedded == 0 and store.current(settings) != root
     assert store.open_index(settings, embeddings.name).vectors is not None
