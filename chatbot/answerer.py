@@ -273,13 +273,17 @@ class Answerer:
             self.chunk_sentence_spans[key] = [(i, (source_id, s, e)) for i, _, s, e in chunk_sentences(chunk)]
         return self.chunk_sentence_spans[key]
 
+    def holding_chunk(self, source_id: str, start: int, end: int):
+        """The first indexed chunk (in source order) whose span holds this one, or None."""
+        for c in self.by_source.get(source_id, ()):
+            if c.metadata["start"] <= start and end <= c.metadata["end"]:
+                return c
+        return None
+
     def text_at(self, source_id: str, start: int, end: int) -> str | None:
         """A sentence's words, cut from an indexed chunk that holds it (a chunk is its source's text verbatim)."""
-        for c in self.by_source.get(source_id, ()):
-            m = c.metadata
-            if m["start"] <= start and end <= m["end"]:
-                return c.page_content[start - m["start"] : end - m["start"]]
-        return None
+        c = self.holding_chunk(source_id, start, end)
+        return None if c is None else c.page_content[start - c.metadata["start"] : end - c.metadata["start"]]
 
     def containing_chunk(self, meta: dict, chunks: list) -> tuple[int, object] | None:
         """The best-ranked retrieved chunk holding this sentence; failing that, any indexed chunk, now retrieved."""
@@ -287,12 +291,11 @@ class Answerer:
             m = c.metadata
             if m["source_id"] == meta["source_id"] and m["start"] <= meta["start"] and meta["end"] <= m["end"]:
                 return rank, c
-        for c in self.by_source.get(meta["source_id"], ()):
-            m = c.metadata
-            if m["start"] <= meta["start"] and meta["end"] <= m["end"]:
-                chunks.append(c)
-                return len(chunks) - 1, c
-        return None
+        c = self.holding_chunk(meta["source_id"], meta["start"], meta["end"])
+        if c is None:
+            return None
+        chunks.append(c)
+        return len(chunks) - 1, c
 
     def select(self, cands: list[Candidate]) -> list[Candidate]:
         """MMR over the sentences that score close to the best one."""

@@ -167,8 +167,11 @@ def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: b
     try:
         results, rebuilt = _sync(settings, root, embeddings, chunks, sentences, progress)
         # A version without a readable vector file (older, or damaged) gets one on its next ingest, changed or not.
-        changed = rebuilt or store.current(settings) is None or store.sentence_vectors(root, warn=False) is None or any(
-            r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values()
+        changed = (
+            rebuilt
+            or store.current(settings) is None
+            or any(r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values())
+            or store.sentence_vectors(root, warn=False) is None  # last: it reads the file
         )
         if changed:
             store.write_sentence_vectors(root, store.client(settings, root).get_collection(

@@ -187,9 +187,11 @@ class SentenceVectors:
         """The vectors of the ids the file holds (an id it lacks is not in the index either)."""
         import numpy as np
 
+        if not len(self.ids):
+            return {}
         wanted = np.array([k.encode() for k in keys], dtype=bytes)
         rows = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
-        found = self.ids[rows] == wanted if len(self.ids) else np.zeros(len(keys), dtype=bool)
+        found = self.ids[rows] == wanted
         vectors = np.asarray(self.vectors[rows[found]], dtype=np.float32)
         return dict(zip((k for k, ok in zip(keys, found) if ok), vectors))
 
