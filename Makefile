@@ -24,14 +24,16 @@ ingest: setup
 chromium:
 	@command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
 
-test: setup chromium
+test: lint chromium
 	$(PY) -m pytest
 
 bench: setup
 	$(VENV)/bin/ivl bench
 
+# ruff, then the import-linter layer contracts in pyproject.toml (imports flow one way).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 calibrate: setup
 	$(VENV)/bin/ivl calibrate

@@ -18,12 +18,16 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-import numpy as np
+from langchain_core.documents import Document
+from langchain_core.messages import HumanMessage, SystemMessage
 
-from chatbot.models import Answer, Citation
-from chatbot.settings import Settings
+from chatbot.answerer import Answerer
+from chatbot.models import Answer, Retrieval, citation_from_chunk
+from chatbot.scoring import Candidate
+from chatbot.settings import AnswerSettings
 from chatbot.validator import NUMBER, Claim, Draft, validate, verbatim
-from ingest.sentences import sentence_spans
+from ivl_index.errors import LLMError
+from ivl_index.sentences import sentence_spans
 
 PASSAGES = 8  # sentences offered to the model
 SYSTEM = (
@@ -37,22 +41,9 @@ FALLBACK_UNSUPPORTED = "The language model's answer could not be verified agains
 FALLBACK_FAILED = "The language model did not answer ({why}); the quoted answer is shown instead."
 
 
-def support_score(answerer, claim: str, quote: str) -> float:
-    """Half term overlap (share of the claim's words in the quote), half embedding similarity."""
-    lex = answerer.lexicon
-    words = set(lex.terms(claim, expand=False))
-    overlap = len(words & set(lex.terms(quote, expand=False))) / len(words) if words else 0.0
-    a, b = (np.asarray(answerer.embeddings.embed_query(t), dtype=np.float32) for t in (claim, quote))
-    return 0.5 * overlap + 0.5 * float(a @ b)
-
-
-class LLMError(Exception):
-    """IVL_LLM names a model that cannot be set up; the message says what to install or set."""
-
-
-def make_chat_model(settings: Settings):
+def make_chat_model(settings: AnswerSettings):
     """A LangChain chat model from IVL_LLM ("provider:model", as init_chat_model takes it)."""
-    from langchain.chat_models import init_chat_model
+    from langchain.chat_models import init_chat_model  # lazy: only with IVL_LLM set
 
     kwargs = {"timeout": settings.llm_timeout}
     if settings.llm_base_url:
@@ -70,25 +61,37 @@ def make_chat_model(settings: Settings):
 
 
 class LLMAnswerer:
-    """Wraps the extractive Answerer: same checks, same retrieval, the model only rewrites."""
+    """Wraps the extractive Answerer: same checks, same retrieval, same abstention; the model only rewrites.
+    The same public surface as the Answerer (answer, stream, retrieve, chunks, clear_cache, encoder)."""
 
-    def __init__(self, extractive, chat_model, settings: Settings):
+    def __init__(self, extractive: Answerer, chat_model, settings: AnswerSettings):
         self.extractive = extractive
         self.model = chat_model
         self.settings = settings
-        self._pool = ThreadPoolExecutor(max_workers=settings.chat_concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=settings.llm_concurrency)
+
+    @property
+    def encoder(self):
+        return self.extractive.encoder
+
+    def retrieve(self, question: str, history: Iterable = ()) -> Retrieval:
+        return self.extractive.retrieve(question, history)
+
+    def chunks(self) -> list[Document]:
+        return self.extractive.chunks()
+
+    def clear_cache(self) -> None:
+        self.extractive.clear_cache()
 
     # -- the prompt ------------------------------------------------------------------------------------
 
-    def passages(self, question: str, history: Iterable = ()):
-        """(checked question, chunks, passages); no passages where the extractive answerer would abstain,
-        decided on the same search query (follow-up history, orders dropped) as its own answers."""
-        q, query, chunks, cands = self.extractive.prepare(question, history)
-        return q, chunks, [] if self.extractive.abstains(cands, query) else cands[:PASSAGES]
+    def passages(self, question: str, history: Iterable = ()) -> tuple[str, list[Document], list[Candidate]]:
+        """(checked question, chunks, passages); no passages where the extractive answerer abstains, decided
+        by the same abstention on the same search query as its own answers."""
+        c = self.extractive.consider(question, history)
+        return c.retrieval.question, c.retrieval.chunks, [] if c.abstains else c.candidates[:PASSAGES]
 
-    def messages(self, question: str, cands) -> list:
-        from langchain_core.messages import HumanMessage, SystemMessage
-
+    def messages(self, question: str, cands: list[Candidate]) -> list:
         numbered = "\n".join(f"[{n}] «{c.text}»" for n, c in enumerate(cands, start=1))
         return [
             SystemMessage(SYSTEM.format(max_sentences=self.settings.answer_max_sentences)),
@@ -103,17 +106,11 @@ class LLMAnswerer:
             return True
         if not set(NUMBER.findall(claim)) <= set(NUMBER.findall(quote)):
             return False
-        return support_score(self.extractive, claim, quote) >= self.extractive.support_threshold
+        return self.extractive.support_score(claim, quote) >= self.extractive.abstention.support
 
     def to_answer(self, question: str, text: str, chunks, cands, started: float) -> Answer:
         """Parse "[n]"-cited sentences, validate them, or fall back to the extractive answer."""
-        citations = {}
-        for n, c in enumerate(cands, start=1):
-            m = c.chunk.metadata
-            citations[n] = Citation(n=n, source_id=m["source_id"], title=m["title"], section=m["section"],
-                                    date=str(m.get("date", "")), url=m.get("url", ""), quote=c.text,
-                                    chunk_id=m["chunk_id"], evidence=m.get("evidence", ""),
-                                    licence=m.get("licence", ""), start=c.start, end=c.end)  # fmt: skip
+        citations = {n: citation_from_chunk(n, c.chunk.metadata, c.text, c.start, c.end) for n, c in enumerate(cands, 1)}
         claims = []
         # "Text. [1] More." -> "Text [1]. More.": a marker after the full stop belongs to the sentence before it.
         text = re.sub(r"([.!?])((?:\s*\[\d+\])+)", lambda m: m.group(2).rstrip() + m.group(1), text)

@@ -1,7 +1,11 @@
-"""What an answer is, as every caller sees it (`ivl ask --json`, the chat, the evals)."""
+"""What an answer is, as every caller sees it (`ivl ask --json`, the chat, the evals), and what a search
+returned (`Retrieval`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from langchain_core.documents import Document
 from pydantic import BaseModel, Field
 
 # Fixed sentences that tests and evals assert on.
@@ -13,10 +17,6 @@ COVERAGE = (
 )
 NOT_ADVICE = "This is general information from published sources, not a substitute for advice from your own clinician."
 SOURCES_DIFFER = "The sources differ on this; each figure is shown with its source and date."
-
-
-class QuestionError(ValueError):
-    """A question that cannot be asked (empty, too long); the message says what to do instead."""
 
 
 class Citation(BaseModel):
@@ -42,3 +42,31 @@ class Answer(BaseModel):
     seconds: float = 0.0
     notices: list[str] = []
     sentences: list[str] = Field([], description="The answer's claims, in order, as plain text.")
+
+
+def citation_from_chunk(n: int, meta: dict, quote: str, start: int = -1, end: int = -1) -> Citation:
+    """A citation of `quote` in the chunk whose metadata this is: the one place a chunk becomes a Citation."""
+    return Citation(
+        n=n,
+        source_id=meta["source_id"],
+        title=meta["title"],
+        section=meta["section"],
+        date=str(meta.get("date", "")),
+        url=meta.get("url", ""),
+        quote=quote,
+        chunk_id=meta["chunk_id"],
+        evidence=meta.get("evidence", ""),
+        licence=meta.get("licence", ""),
+        start=start,
+        end=end,
+    )
+
+
+@dataclass
+class Retrieval:
+    """What the product searched for a question, and what it found."""
+
+    question: str  # the checked question
+    query: str  # the search query actually sent (follow-up history joined, orders and markup dropped)
+    ranked: list[Document]  # the fused ranking, best first
+    chunks: list[Document] = field(default_factory=list)  # the passages an answer may cite

@@ -7,6 +7,8 @@ and the lexical one runs on bm25s with the lexicon's spellings and stemming.
 
 from __future__ import annotations
 
+import bm25s
+from langchain_classic.retrievers import EnsembleRetriever
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -43,8 +45,6 @@ class BM25Retriever(BaseRetriever):
 
     @classmethod
     def from_documents(cls, docs: list[Document], k: int = 8) -> BM25Retriever:
-        import bm25s
-
         lexicon = Lexicon.load()
         index = bm25s.BM25()
         index.index([lexicon.terms(d.page_content, expand=False) or ["_"] for d in docs], show_progress=False)
@@ -60,8 +60,6 @@ class BM25Retriever(BaseRetriever):
 
 
 def hybrid(collection, embeddings, docs: list[Document], k_dense: int, k_bm25: int, weights, rrf_c: int):
-    from langchain_classic.retrievers import EnsembleRetriever
-
     return EnsembleRetriever(
         retrievers=[DenseRetriever(collection=collection, embeddings=embeddings, k=k_dense), BM25Retriever.from_documents(docs, k_bm25)],
         weights=list(weights),

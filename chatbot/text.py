@@ -28,6 +28,11 @@ STOP = frozenset(
 )
 
 
+def squash(text: str) -> str:
+    """Whitespace folded to single spaces: how quotes are compared with the passages they come from."""
+    return " ".join(text.split())
+
+
 def strip_markup(text: str) -> str:
     """Question text without HTML tags, script bodies, Markdown images or URLs, for searching only."""
     text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]*>", " ", text)
@@ -137,7 +142,7 @@ class Lexicon:
 
 @cache
 def _stemmer():
-    import Stemmer
+    import Stemmer  # lazy: loaded on the first word stemmed
 
     return Stemmer.Stemmer("english")
 

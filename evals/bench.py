@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -23,14 +25,27 @@ import numpy as np
 import yaml
 from langchain_core.embeddings import Embeddings
 
-from chatbot.models import Answer, Citation
-from chatbot.settings import Settings, load_settings
-from chatbot.validator import escape_markdown
+from chatbot.answerer import Answerer
+from chatbot.models import Answer, citation_from_chunk
+from chatbot.render import escape_markdown
+from chatbot.settings import AnswerSettings
 from evals.checks import check
 from evals.labelled import load_items
 from evals.suite import index_chunks, summarize
+from ingest.chunking import chunk_document
 from ingest.loaders import load
-from ingest.sentences import sentence_spans
+from ingest.onnx_export import ensure_onnx
+from ingest.pipeline import run_ingest, sentence_documents
+from ivl_index import store
+from ivl_index.embeddings import ModelEmbeddings
+from ivl_index.errors import UserError
+from ivl_index.sentences import sentence_spans
+
+PARTS = ("warm", "cold", "serve", "ingest", "scale")
+
+
+class BenchError(UserError):
+    """A bench option that cannot be used (a --work-dir that is a file or not empty, an unknown part)."""
 
 
 def _med(values) -> float:
@@ -55,11 +70,9 @@ def _timed(fn):
 # -- 1. warm latency and quality: product, plain LangChain RAG, floor ---------------------------------------
 
 
-def plain_rag(settings: Settings, embeddings):
+def plain_rag(settings: AnswerSettings, embeddings):
     """The usual LangChain pipeline: Chroma similarity search, top 4, same model; the answer is the top chunk."""
-    from langchain_chroma import Chroma
-
-    from ingest import store
+    from langchain_chroma import Chroma  # lazy: only the plain pipeline uses LangChain's Chroma wrapper
 
     store_ = Chroma(client=store.client(settings), collection_name=settings.collection, embedding_function=embeddings)
     return store_.as_retriever(search_kwargs={"k": 4})
@@ -67,9 +80,7 @@ def plain_rag(settings: Settings, embeddings):
 
 def plain_answer(question: str, docs) -> Answer:
     top = docs[0]
-    m = top.metadata
-    citation = Citation(n=1, source_id=m["source_id"], title=m["title"], section=m["section"], date=str(m["date"]),
-                        url=m["url"], quote=top.page_content, chunk_id=m["chunk_id"])  # fmt: skip
+    citation = citation_from_chunk(1, top.metadata, top.page_content)
     return Answer(question=question, answer=f"{escape_markdown(top.page_content)} [1]", abstained=False,
                   citations=[citation], sentences=[top.page_content])  # fmt: skip
 
@@ -84,18 +95,17 @@ class Uncached(Embeddings):
         return self.inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> list[float]:
-        return self.inner._embed_query(text)
+        return self.inner.embed_uncached(text)
 
 
-def warm(settings: Settings, model_embeddings, repeats: int) -> dict:
+def warm(settings: AnswerSettings, model_embeddings, repeats: int) -> dict:
     """The product as it runs (its own query encoder); the plain pipeline the usual way (HuggingFaceEmbeddings,
     i.e. torch) and again with the product's encoder, so the pipeline and the runtime can be told apart."""
-    from chatbot.answerer import Answerer
-
     items = load_items()
     answerer = Answerer(settings)
-    encoder = Uncached(answerer.embeddings)
-    rags = {"plain": plain_rag(settings, model_embeddings._inner), "plain_same_encoder": plain_rag(settings, encoder)}
+    encoder = Uncached(answerer.encoder)
+    rags = {"plain": plain_rag(settings, Uncached(model_embeddings)), "plain_same_encoder": plain_rag(settings, encoder)}
+    chroma = store.open_index(settings, settings.embedding_model).chunks
     for item in items[:5]:
         answerer.answer(item.question, item.history)
         for rag in rags.values():
@@ -111,12 +121,12 @@ def warm(settings: Settings, model_embeddings, repeats: int) -> dict:
                 t, docs = _timed(lambda: rag.invoke(item.question))
                 times[name].append(t)
             plain_answers[item.id] = plain_answer(item.question, docs)
-            floor = _timed(lambda: answerer.index.chunks.query(query_embeddings=[encoder.embed_query(item.question)], n_results=4))  # noqa: E501
+            floor = _timed(lambda: chroma.query(query_embeddings=[encoder.embed_query(item.question)], n_results=4))  # noqa: E501
             times["floor"].append(floor[0])
         for k in runs:
             runs[k].append((_pct(times[k], 50), _pct(times[k], 95)))
     out = {k: {"p50_ms": round(_med(p[0] for p in v), 1), "p95_ms": round(_med(p[1] for p in v), 1)} for k, v in runs.items()}  # noqa: E501
-    out["encoder"] = type(answerer.embeddings).__name__
+    out["encoder"] = type(answerer.encoder).__name__
     for k in ("floor", *rags):
         out[f"ratio_product_{k}_p50"] = round(out["product"]["p50_ms"] / out[k]["p50_ms"], 2)
     chunks = index_chunks(answerer)
@@ -131,23 +141,23 @@ def warm(settings: Settings, model_embeddings, repeats: int) -> dict:
 # -- 2. cold start --------------------------------------------------------------------------------------------
 
 
-def _env(settings: Settings, **extra) -> dict:
+def _env(settings: AnswerSettings, **extra) -> dict:
     paths = {"IVL_DATA_DIR": str(settings.data_dir.resolve())}
     if settings.encoder_dir:
         paths["IVL_ENCODER_DIR"] = str(settings.encoder_dir.resolve())
     return {**os.environ, **paths, **extra}
 
 
-def cold_ask(settings: Settings, repeats: int) -> dict:
+def cold_ask(settings: AnswerSettings, repeats: int) -> dict:
     times = []
     for _ in range(repeats):
-        t, proc = _timed(lambda: subprocess.run([sys.executable, "-m", "chatbot", "ask", "How is IVL treated?"],
+        t, proc = _timed(lambda: subprocess.run([sys.executable, "-m", "ivl", "ask", "How is IVL treated?"],
                                                 capture_output=True, text=True, env=_env(settings)))  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         times.append(t)
     probe = (
-        "import time; t=time.perf_counter(); import chatbot.cli, chatbot.answerer, chatbot.query_encoder, chromadb;"
-        "a=time.perf_counter(); from chatbot.settings import load_settings; from chatbot.query_encoder import query_embeddings;"
+        "import time; t=time.perf_counter(); import ivl.cli, chatbot.answerer, ivl_index.onnx_encoder, chromadb;"
+        "a=time.perf_counter(); from ivl.settings import load_settings; from ivl_index.onnx_encoder import query_embeddings;"
         "s=load_settings(); e=query_embeddings(s); b=time.perf_counter();"
         "x=chatbot.answerer.Answerer(s, e); c=time.perf_counter(); x.answer('How is IVL treated?');"
         "d=time.perf_counter(); print(a-t, b-a, c-b, d-c)"
@@ -157,7 +167,7 @@ def cold_ask(settings: Settings, repeats: int) -> dict:
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env(settings))
         parts.append([float(x) for x in out.stdout.split()])
     names = ["imports", "model_load", "index_open", "first_answer"]
-    trace = subprocess.run([sys.executable, "-X", "importtime", "-m", "chatbot", "ask", "--json", "What is IVL?"],
+    trace = subprocess.run([sys.executable, "-X", "importtime", "-m", "ivl", "ask", "--json", "What is IVL?"],
                            capture_output=True, text=True, env=_env(settings)).stderr  # fmt: skip
     imported = {line.rsplit("|", 1)[-1].strip() for line in trace.splitlines() if line.startswith("import time:")}
     return {
@@ -168,8 +178,8 @@ def cold_ask(settings: Settings, repeats: int) -> dict:
     }
 
 
-def _serve_chat(settings: Settings, port: int):
-    proc = subprocess.Popen([sys.executable, "-m", "chatbot", "chat"], env=_env(settings, IVL_CHAT_PORT=str(port)),
+def _serve_chat(settings: AnswerSettings, port: int):
+    proc = subprocess.Popen([sys.executable, "-m", "ivl", "chat"], env=_env(settings, IVL_CHAT_PORT=str(port)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     start = time.perf_counter()
     while time.perf_counter() - start < 300:
@@ -183,8 +193,6 @@ def _serve_chat(settings: Settings, port: int):
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -200,10 +208,8 @@ def _peak_rss_mb(pid: int) -> float:
 # -- 6. concurrency (and 5. memory while serving) -------------------------------------------------------------
 
 
-def serve_and_load(settings: Settings, clients_list=(1, 4, 16), per_client: int = 10) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from gradio_client import Client
+def serve_and_load(settings: AnswerSettings, clients_list=(1, 4, 16), per_client: int = 10) -> dict:
+    from gradio_client import Client  # lazy: only the serve part needs it
 
     port = _free_port()
     proc, started = _serve_chat(settings, port)
@@ -257,11 +263,7 @@ def synthetic_corpus(corpus_dir: Path, target: Path, factor: int) -> None:
             (target / f"{doc.source_id}-synthetic-{k}.md").write_text(text, encoding="utf-8")
 
 
-def ingest_speed(settings: Settings, embeddings, repeats: int, root: Path) -> dict:
-    from ingest.chunking import chunk_document
-    from ingest.onnx_export import ensure_onnx
-    from ingest.pipeline import run_ingest, sentence_documents
-
+def ingest_speed(settings: AnswerSettings, embeddings, repeats: int, root: Path) -> dict:
     docs = [load(p) for p in sorted(settings.corpus_dir.glob("*.md")) if p.name != "README.md"]
     chunks = [c for d in docs for c in chunk_document(d, embeddings.count_tokens, 256, 200, 1)]
     texts = [c.page_content for c in chunks]
@@ -293,12 +295,9 @@ def ingest_speed(settings: Settings, embeddings, repeats: int, root: Path) -> di
     }  # fmt: skip
 
 
-def scale(settings: Settings, embeddings, scales: list[int], repeats: int, root: Path) -> dict:
+def scale(settings: AnswerSettings, embeddings, scales: list[int], repeats: int, root: Path) -> dict:
     """Ingest every size first, then time answers at all sizes in interleaved rounds, so that a busy moment
     on a shared machine lands on every size alike rather than on whichever was measured then."""
-    from chatbot.answerer import Answerer
-    from ingest.pipeline import run_ingest
-
     items = load_items()
     out, answerers = {}, {}
     for factor in [1, *scales]:
@@ -329,7 +328,7 @@ def scale(settings: Settings, embeddings, scales: list[int], repeats: int, root:
 
 def plot(scale: dict, path: Path) -> None:
     """Ingest time, and warm p50 as a multiple of the 1x p50 of the same run (the goal is a ratio: at most 2x)."""
-    import matplotlib
+    import matplotlib  # lazy: only a scale run plots
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -390,27 +389,23 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-PARTS = ("warm", "cold", "serve", "ingest", "scale")
-
-
 def _commit() -> str:
     proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
     return proc.stdout.strip() or "unknown"
 
 
-def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, parts=PARTS,
+def run_bench(settings: AnswerSettings, scales: list[int], repeats: int, out: Path, parts=PARTS,
               work_dir: Path | None = None) -> dict:
-    from ingest.embeddings import ModelEmbeddings
-    from ingest.pipeline import run_ingest
-
+    if unknown := set(parts) - set(PARTS):
+        raise BenchError(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
     out.mkdir(parents=True, exist_ok=True)
     results = {"machine": f"{os.cpu_count()} cores, {os.uname().machine}, Python {sys.version.split()[0]}",
                "commit": _commit(), "parts": list(parts)}  # fmt: skip
     if work_dir is not None and work_dir.exists():
         if not work_dir.is_dir():
-            raise SystemExit(f"ivl bench: --work-dir {work_dir} is a file; give an empty or new folder")
+            raise BenchError(f"--work-dir {work_dir} is a file; give an empty or new folder")
         if any(work_dir.iterdir()):
-            raise SystemExit(f"ivl bench: --work-dir {work_dir} is not empty; give an empty or new folder")
+            raise BenchError(f"--work-dir {work_dir} is not empty; give an empty or new folder")
     with tempfile.TemporaryDirectory(prefix="ivl-bench-") if work_dir is None else nullcontext(work_dir) as tmp:
         root = Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
@@ -441,28 +436,3 @@ def run_bench(settings: Settings, scales: list[int], repeats: int, out: Path, pa
     if "scale" in parts:
         plot(results["scale"], out / "bench-scale.png")
     return results
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="ivl bench")
-    parser.add_argument("--scales", default="10,100", help="corpus multiples beyond 1x, comma-separated")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"which measurements, comma-separated, of {','.join(PARTS)}")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="an empty folder to build the bench's indexes in, kept afterwards (default: a temporary "
-                             "folder, removed); keeps an hour-long 1000x ingest if a later step fails")  # fmt: skip
-    args = parser.parse_args(argv)
-    parts = [p for p in args.parts.split(",") if p]
-    if unknown := set(parts) - set(PARTS):
-        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
-    settings = load_settings()
-    scales = [int(x) for x in args.scales.split(",") if x]
-    results = run_bench(settings, scales, args.repeats, args.out or settings.data_dir / "bench", parts, args.work_dir)
-    print(markdown(results))
-
-
-if __name__ == "__main__":
-    main()

@@ -11,8 +11,9 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from chatbot.models import Answer
-from chatbot.text import Lexicon
-from chatbot.validator import NUMBER, escape_markdown, markers, squash, verbatim
+from chatbot.render import escape_markdown, markers
+from chatbot.text import Lexicon, squash
+from chatbot.validator import NUMBER, verbatim
 from evals.labelled import Item
 
 SUPPORT_OVERLAP = 0.6  # share of a paraphrased sentence's content terms its quote must contain

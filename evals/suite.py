@@ -14,17 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from tqdm import tqdm
 
-from chatbot.settings import REPO_ROOT, Settings
-from chatbot.validator import squash
+from chatbot.answerer import Answerer
+from chatbot.settings import AnswerSettings
+from chatbot.text import squash
 from evals.checks import Verdict, check
 from evals.labelled import Item, load_items
+from ivl_index.errors import UserError
+from ivl_index.settings import REPO_ROOT
 
 VARIANTS = {"hybrid": (None, None), "dense": (1.0, 0.0), "bm25": (0.0, 1.0)}
 THRESHOLDS = Path(__file__).with_name("thresholds.yaml")
 
 
-class LintError(Exception):
+class LintError(UserError):
     """A gold quote is no longer in the corpus."""
 
 
@@ -46,17 +50,18 @@ def lint(items: tuple[Item, ...], chunks: dict[str, dict]) -> dict[str, set[str]
 
 
 def index_chunks(answerer) -> dict[str, dict]:
-    from ingest.store import all_records
-
-    got = all_records(answerer.index.chunks, ["documents", "metadatas"])
+    """chunk_id -> text, source, URL and section of every chunk in the index the answerer serves."""
     return {
-        i: {"text": t, "source_id": m["source_id"], "url": m.get("url", ""), "section": m.get("section", "")}
-        for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
-    }
+        d.metadata["chunk_id"]: {"text": d.page_content, "source_id": d.metadata["source_id"],
+                                 "url": d.metadata.get("url", ""), "section": d.metadata.get("section", "")}
+        for d in answerer.chunks()
+    }  # fmt: skip
 
 
 def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: dict[str, dict]) -> dict:
-    """recall@k, MRR@10, nDCG@10 through sentence-transformers' InformationRetrievalEvaluator."""
+    """recall@k, MRR@10, nDCG@10 through sentence-transformers' InformationRetrievalEvaluator, on the ranking
+    the product itself searched (`retrieve`: the same query its answers use)."""
+    # lazy: sentence-transformers imports torch (seconds); only the eval needs its evaluator
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     queries = {i.id: i.question for i in items if i.id in relevant}
@@ -69,8 +74,7 @@ def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: di
     results = []
     for qid in evaluator.queries_ids:
         item = by_id[qid]
-        query = answerer.lexicon.focus(answerer.search_query(item.question, item.history))
-        ranked = answerer.retriever.invoke(query)[:10]
+        ranked = answerer.retrieve(item.question, item.history).ranked[:10]
         results.append([{"corpus_id": d.metadata["chunk_id"], "score": -rank} for rank, d in enumerate(ranked)])
     m = evaluator.compute_metrics(results)
     return {
@@ -112,7 +116,7 @@ def by_category(verdicts: list[Verdict]) -> dict[str, dict]:
     return {c: {"questions": len(vs), "pass_rate": _mean(v.passed for v in vs)} for c, vs in sorted(cats.items())}
 
 
-def manifest(settings: Settings) -> dict:
+def manifest(settings: AnswerSettings) -> dict:
     corpus = hashlib.sha256()
     for path in sorted(settings.corpus_dir.glob("*.md")):
         corpus.update(path.name.encode() + path.read_bytes())
@@ -132,12 +136,8 @@ def manifest(settings: Settings) -> dict:
     }
 
 
-def run_suite(settings: Settings, embeddings=None, progress: bool = True, variants=VARIANTS, llm=None) -> dict:
+def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, variants=VARIANTS, llm=None) -> dict:
     """llm: an LLMAnswerer to score as an extra variant ("llm") beside the extractive ones."""
-    from tqdm import tqdm
-
-    from chatbot.answerer import Answerer
-
     started = time.perf_counter()
     items = load_items()
     base = Answerer(settings, embeddings)
@@ -148,14 +148,14 @@ def run_suite(settings: Settings, embeddings=None, progress: bool = True, varian
     for name, (wd, wb) in runs.items():
         answerer = llm if name == "llm" else base
         if wd is not None:
-            answerer = Answerer(settings.model_copy(update={"weight_dense": wd, "weight_bm25": wb}), base.embeddings)
-        base.embeddings.clear_cache()  # each variant pays for its own query embeddings
+            answerer = Answerer(settings.model_copy(update={"weight_dense": wd, "weight_bm25": wb}), base.encoder)
+        base.encoder.clear_cache()  # each variant pays for its own query embeddings
         verdicts = []
         for item in tqdm(items, desc=f"eval {name}", disable=not progress, leave=False):
             verdicts.append(check(item, answerer.answer(item.question, item.history), chunks))
         results["variants"][name] = {
             "summary": summarize(verdicts),
-            "retrieval": retrieval_metrics(getattr(answerer, "extractive", answerer), items, relevant, chunks),
+            "retrieval": retrieval_metrics(answerer, items, relevant, chunks),
             "categories": by_category(verdicts),
             "questions": [v.json() for v in verdicts],
         }

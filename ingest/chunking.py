@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from langchain_core.documents import Document
 
-from ingest.documents import SourceDocument
-from ingest.sentences import sentence_spans
+from ivl_index.documents import SourceDocument
+from ivl_index.sentences import sentence_spans
 
 TokenCounter = Callable[[str], int]  # word pieces including the model's special tokens
 

@@ -12,8 +12,8 @@ import re
 from collections import Counter, defaultdict
 from difflib import SequenceMatcher
 
-from ingest.documents import SourceDocument
-from ingest.sentences import sentence_spans
+from ivl_index.documents import SourceDocument
+from ivl_index.sentences import sentence_spans
 
 NEAR = 0.9  # SequenceMatcher ratio above which two sentences are the same sentence ("ad venous" vs "and venous")
 COVERED = 0.8  # share of a document's sentences found in one other document above which it is a duplicate

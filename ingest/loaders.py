@@ -11,7 +11,8 @@ from pathlib import Path
 import frontmatter
 import yaml
 
-from ingest.documents import IngestError, Section, SourceDocument
+from ivl_index.documents import Section, SourceDocument
+from ivl_index.errors import IngestError
 
 SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
@@ -94,7 +95,7 @@ def _text(path: Path) -> SourceDocument:
 
 def _html(path: Path) -> SourceDocument:
     """Visible text with h1-h3 as sections; scripts, styles and navigation are dropped, never run."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup  # lazy: only HTML files need it
 
     soup = BeautifulSoup(_read_text(path), "html.parser")
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "form", "iframe"]):
@@ -124,7 +125,7 @@ def _html(path: Path) -> SourceDocument:
 
 def _pdf(path: Path) -> SourceDocument:
     """Text layer, page by page; each page is a section ("Page 3") since PDFs carry no reliable headings."""
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # lazy: only PDF files need it
 
     try:
         reader = PdfReader(path)

@@ -1,5 +1,5 @@
 """Ingest exports the embedding model to ONNX once per model and checks it against sentence-transformers,
-so answering can embed questions with onnxruntime instead of importing torch (chatbot/query_encoder.py).
+so answering can embed questions with onnxruntime instead of importing torch (ivl_index/onnx_encoder.py).
 The whole sentence-transformers pipeline (transformer, pooling, normalisation) goes into the graph, so the
 answering side only tokenizes and runs it."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chatbot.query_encoder import FIELDS, META, UNAVAILABLE, OnnxEmbeddings, encoder_folder
-from chatbot.settings import Settings
+from ivl_index.onnx_encoder import FIELDS, META, UNAVAILABLE, OnnxEmbeddings, encoder_folder
+from ivl_index.settings import IndexSettings
 
 # Short and long, cased and not, padded in a batch and alone, one past the model's length limit.
 PROBES = [
@@ -26,7 +26,7 @@ TOLERANCE = 1e-4  # largest difference allowed in any coordinate of a unit vecto
 
 
 def _export(model, path: Path) -> None:
-    import torch
+    import torch  # lazy: only an export needs torch itself (seconds to import)
 
     names = [n for n in model.tokenizer("probe", return_tensors="pt") if n in FIELDS]
 
@@ -47,7 +47,7 @@ def _export(model, path: Path) -> None:
 
 
 def _tokenizer(model, path: Path) -> None:
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # lazy: only an export needs it here
 
     tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
     tok.enable_truncation(int(model.max_seq_length))
@@ -55,7 +55,7 @@ def _tokenizer(model, path: Path) -> None:
     tok.save(str(path))
 
 
-def ensure_onnx(settings: Settings, embeddings) -> str:
+def ensure_onnx(settings: IndexSettings, embeddings) -> str:
     """Make (once per model) and check the ONNX copy; returns which encoder answering will use, and why."""
     folder = encoder_folder(settings)
     if (folder / META).is_file():
@@ -73,8 +73,8 @@ def ensure_onnx(settings: Settings, embeddings) -> str:
         copy = OnnxEmbeddings(embeddings.name, work)
         reference = embeddings.model.encode(PROBES, normalize_embeddings=True)
         diff = max(
-            float(np.abs(copy._embed(PROBES) - reference).max()),
-            max(float(np.abs(copy._embed([p])[0] - r).max()) for p, r in zip(PROBES, reference)),
+            float(np.abs(copy.embed_batch(PROBES) - reference).max()),
+            max(float(np.abs(copy.embed_batch([p])[0] - r).max()) for p, r in zip(PROBES, reference)),
         )
         if diff > TOLERANCE:
             raise ValueError(f"its vectors differ from sentence-transformers' by up to {diff:.1e}")

@@ -9,22 +9,23 @@ The index mirrors the files given (default: the corpus folder): a file no longer
 from __future__ import annotations
 
 import errno
-import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from langchain_core.documents import Document
+from tqdm import tqdm
 
-from chatbot.settings import Settings
-from ingest import store
 from ingest.chunking import chunk_document
 from ingest.dedupe import drop_duplicates
-from ingest.documents import IngestError, SourceDocument
-from ingest.embeddings import ModelEmbeddings
 from ingest.loaders import discover, load
 from ingest.onnx_export import ensure_onnx
-from ingest.sentences import sentence_spans
+from ivl_index import store
+from ivl_index.documents import SourceDocument
+from ivl_index.embeddings import ModelEmbeddings
+from ivl_index.errors import IngestError, UserError
+from ivl_index.sentences import chunk_sentences
+from ivl_index.settings import IndexSettings
 
 INDEX_BATCH = 256  # documents per indexing round; the model still batches by IVL_EMBEDDING_BATCH_SIZE inside it
 
@@ -69,26 +70,6 @@ def load_all(paths: list[Path], max_mb: float = 50) -> list[SourceDocument]:
     return docs
 
 
-def chunk_sentences(chunk: Document) -> list[tuple[str, str, int, int]]:
-    """(sentence id, text, start, end in the source file) for each sentence of a chunk. The id depends only
-    on the source, the span and the words, so a reader can recompute it from a chunk and fetch by id."""
-    meta = chunk.metadata
-    out = []
-    for s, e in sentence_spans(chunk.page_content):
-        text = chunk.page_content[s:e]
-        start, end = meta["start"] + s, meta["start"] + e
-        key = f"{meta['source_id']}:{start}-{end}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-        out.append((key, text, start, end))
-    return out
-
-
-def sentence_location(sentence_id: str) -> tuple[str, int, int]:
-    """(source id, start, end) read back from an id that `chunk_sentences` made."""
-    source_id, span, _ = sentence_id.rsplit(":", 2)
-    start, end = span.split("-")
-    return source_id, int(start), int(end)
-
-
 def sentence_documents(chunks: list[Document]) -> list[Document]:
     """Each sentence once, even where overlapping chunks share it, located by its span in the source file."""
     out: dict[str, Document] = {}
@@ -105,7 +86,7 @@ def sentence_documents(chunks: list[Document]) -> list[Document]:
 
 
 def _vector_store(client, name: str, embeddings: ModelEmbeddings):
-    from langchain_chroma import Chroma
+    from langchain_chroma import Chroma  # lazy: only a sync needs it
 
     return Chroma(
         client=client,
@@ -115,7 +96,7 @@ def _vector_store(client, name: str, embeddings: ModelEmbeddings):
     )
 
 
-def _reset_if_other_model(client, settings: Settings, model_name: str, root: Path | None) -> str | None:
+def _reset_if_other_model(client, settings: IndexSettings, model_name: str, root: Path | None) -> str | None:
     """An index of another model cannot be updated in place: its vectors live in another space."""
     existing = {c.name if hasattr(c, "name") else c for c in client.list_collections()}
     names = store.collection_names(settings)
@@ -131,10 +112,9 @@ def _reset_if_other_model(client, settings: Settings, model_name: str, root: Pat
     return f"index was built with {sorted(map(str, built_with))}; rebuilt with {model_name}"
 
 
-def _sync(settings: Settings, root: Path | None, embeddings, chunks, sentences, progress: bool):
+def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, sentences, progress: bool):
     """Bring the two collections (in `root`, or on the server) in line with these chunks and sentences."""
-    from langchain_core.indexing import index
-    from tqdm import tqdm
+    from langchain_core.indexing import index  # lazy: only a sync needs it
 
     client = store.client(settings, root)
     rebuilt = _reset_if_other_model(client, settings, embeddings.name, root)
@@ -158,7 +138,7 @@ def _sync(settings: Settings, root: Path | None, embeddings, chunks, sentences, 
     return results, rebuilt
 
 
-def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: bool):
+def _build_beside(settings: IndexSettings, embeddings, chunks, sentences, progress: bool):
     """Sync a copy of the current version; switch to it only if it is complete and different."""
     try:
         root = store.new_version(settings)
@@ -178,7 +158,7 @@ def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: b
                 store.collection_names(settings)[1]))  # fmt: skip
     except BaseException as err:
         store.discard(root)
-        if isinstance(err, IngestError) or not isinstance(err, Exception):
+        if isinstance(err, UserError) or not isinstance(err, Exception):
             raise
         full = " (the disk is full)" if getattr(err, "errno", None) == errno.ENOSPC or "disk is full" in str(err) else ""
         raise IngestError(
@@ -192,7 +172,7 @@ def _build_beside(settings: Settings, embeddings, chunks, sentences, progress: b
 
 
 def run_ingest(
-    settings: Settings,
+    settings: IndexSettings,
     paths: list[Path] | None = None,
     embeddings: ModelEmbeddings | None = None,
     progress: bool = True,

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.settings import REPO_ROOT, load_settings
+from ivl.settings import load_settings
+from ivl_index.settings import REPO_ROOT
 
 CORPUS = REPO_ROOT / "corpus"
 
@@ -53,7 +54,7 @@ def _isolated(tmp_path, monkeypatch, shared_encoders):
 
 @pytest.fixture(scope="session")
 def embeddings():
-    from ingest.embeddings import ModelEmbeddings
+    from ivl_index.embeddings import ModelEmbeddings
 
     return ModelEmbeddings(load_settings().embedding_model)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from chatbot.answerer import Answerer
-from chatbot.models import ABSTAIN, NOT_ADVICE, SOURCES_DIFFER, QuestionError
-from chatbot.validator import markers
+from chatbot.models import ABSTAIN, NOT_ADVICE, SOURCES_DIFFER
+from chatbot.render import markers
 from evals.labelled import load_items
+from ivl_index.errors import QuestionError
 from tests.conftest import CORPUS
 
 
@@ -20,12 +21,10 @@ def corpus_text(source_id):
     return (CORPUS / f"{source_id}.md").read_text(encoding="utf-8")
 
 
-def test_retriever_is_a_langchain_retriever(answerer):
-    from langchain_core.retrievers import BaseRetriever
-
-    assert isinstance(answerer.retriever, BaseRetriever)
-    docs = answerer.retriever.invoke("tamoxifen")
-    assert "tamoxifen" in docs[0].page_content
+def test_retrieve_ranks_the_passage_that_names_the_drug_first(answerer):
+    found = answerer.retrieve("tamoxifen")
+    assert "tamoxifen" in found.ranked[0].page_content
+    assert found.chunks[0] is found.ranked[0] and found.query == "tamoxifen"
 
 
 @pytest.mark.parametrize(
@@ -35,7 +34,7 @@ def test_retriever_is_a_langchain_retriever(answerer):
      ("How do fibroids relate to IVL?", "How do leiomyoma relate to intravenous leiomyomatosis?")],
 )  # fmt: skip
 def test_spellings_and_abbreviations_retrieve_like_their_plain_forms(answerer, variant, plain):
-    top = lambda q: [d.metadata["chunk_id"] for d in answerer.retriever.invoke(q)[:3]]  # noqa: E731
+    top = lambda q: [d.metadata["chunk_id"] for d in answerer.retrieve(q).ranked[:3]]  # noqa: E731
     assert set(top(variant)) & set(top(plain))
 
 

@@ -13,7 +13,7 @@ import pytest
 @pytest.mark.slow
 def test_bench_writes_every_part_as_json_markdown_and_a_plot(tmp_path):
     out, work = tmp_path / "bench", tmp_path / "work"
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--scales", "2", "--repeats", "1", "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "ivl", "bench", "--scales", "2", "--repeats", "1", "--out", str(out),
                            "--work-dir", str(work)], capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "bench: measuring scale" in proc.stderr  # progress, so a long run is visibly alive
@@ -47,7 +47,7 @@ def test_bench_refuses_a_work_dir_that_holds_anything_or_is_a_file(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "keep.txt").write_text("an earlier run's index")
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--parts", "warm", "--work-dir", str(work),
+    proc = subprocess.run([sys.executable, "-m", "ivl", "bench", "--parts", "warm", "--work-dir", str(work),
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode != 0
     assert "is not empty; give an empty or new folder" in proc.stderr and "Traceback" not in proc.stderr
@@ -55,7 +55,7 @@ def test_bench_refuses_a_work_dir_that_holds_anything_or_is_a_file(tmp_path):
 
     afile = tmp_path / "a-file"
     afile.write_text("not a folder")
-    proc = subprocess.run([sys.executable, "-m", "chatbot", "bench", "--parts", "warm", "--work-dir", str(afile),
+    proc = subprocess.run([sys.executable, "-m", "ivl", "bench", "--parts", "warm", "--work-dir", str(afile),
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode != 0 and "is a file; give an empty or new folder" in proc.stderr
     assert "Traceback" not in proc.stderr and afile.read_text() == "not a folder"

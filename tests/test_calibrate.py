@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from chatbot.answerer import CALIBRATION
-from chatbot.calibrate import abstention_cuts, calibrate, held_out_abstention, support_cut
+from chatbot.abstention import CALIBRATION
+from evals.calibrate import abstention_cuts, calibrate, held_out_abstention, support_cut
 
 
 def test_shipped_calibration_is_what_calibrate_gives_now(built_index, tmp_path):

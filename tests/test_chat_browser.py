@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 
 from chatbot.answerer import Answerer
-from chatbot.ui import serve
+from ivl.ui import serve
 from tests.conftest import free_port, wait_for_url
 
 pytestmark = pytest.mark.slow
@@ -111,7 +111,7 @@ def test_ivl_chat_builds_the_index_and_serves_on_loopback(tmp_path):
 
     port = free_port()
     env = {**os.environ, "IVL_DATA_DIR": str(tmp_path / "data"), "IVL_CHAT_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "chatbot", "chat"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "ivl", "chat"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "<html" in wait_for_url(f"http://127.0.0.1:{port}/", 120)
     finally:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ingest.chunking import chunk_document
 from ingest.loaders import load
-from ingest.pipeline import chunk_sentences, sentence_location
-from ingest.sentences import sentence_spans
+from ivl_index.sentences import chunk_sentences, sentence_location, sentence_spans
 from tests.conftest import CORPUS
 
 

@@ -15,7 +15,7 @@ CITATION_KEYS = {"n", "source_id", "title", "section", "date", "url", "quote", "
 
 def ivl(*args, data, stdin=None):
     env = {**os.environ, "IVL_DATA_DIR": str(data)}
-    return subprocess.run([sys.executable, "-m", "chatbot", *args], input=stdin, capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "ivl", *args], input=stdin, capture_output=True, text=True, env=env)
 
 
 @pytest.mark.slow
@@ -41,7 +41,7 @@ def test_ask_builds_the_missing_index_then_answers_in_json_and_in_batches(tmp_pa
 
 def test_bad_setting_is_one_line_naming_the_variable(tmp_path):
     env = {**os.environ, "IVL_K_DENSE": "0", "IVL_DATA_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "chatbot", "ask", "x"], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-m", "ivl", "ask", "x"], capture_output=True, text=True, env=env)
     assert out.returncode == 1 and "IVL_K_DENSE" in out.stderr and "Traceback" not in out.stderr
 
 

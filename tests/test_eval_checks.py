@@ -98,7 +98,7 @@ def test_lint_fails_on_a_gold_quote_missing_from_the_corpus(chunks):
 @pytest.mark.slow
 def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_path):
     env = {**os.environ, "IVL_DATA_DIR": str(built_index.data_dir)}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "chatbot", "eval", "--out", str(tmp_path), *a], capture_output=True, text=True, env=env)  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ivl", "eval", "--out", str(tmp_path), *a], capture_output=True, text=True, env=env)  # noqa: E731
     first = run()
     assert first.returncode == 0, first.stderr[-2000:]
     assert "all thresholds met" in first.stderr

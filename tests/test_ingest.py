@@ -10,10 +10,11 @@ import sys
 
 import pytest
 
-from chatbot.settings import REPO_ROOT, load_settings
-from ingest import store
-from ingest.documents import IngestError
 from ingest.pipeline import run_ingest
+from ivl.settings import load_settings
+from ivl_index import store
+from ivl_index.errors import IngestError
+from ivl_index.settings import REPO_ROOT
 from tests.test_loaders import make_pdf
 
 SEEDS = REPO_ROOT.parent / "shared" / "seeds"
@@ -75,7 +76,7 @@ def test_corrupt_pdf_leaves_the_index_as_it_was(settings, embeddings, corpus_cop
 
 
 def test_index_refuses_another_model(settings, embeddings, tmp_path):
-    from ingest.embeddings import resolve_model
+    from ivl_index.embeddings import resolve_model
 
     run_ingest(settings, embeddings=embeddings, progress=False)
     other = load_settings(data_dir=settings.data_dir, embedding_model=resolve_model(settings.embedding_model))
@@ -87,7 +88,7 @@ def test_index_refuses_another_model(settings, embeddings, tmp_path):
 def test_cli_json_is_one_object(tmp_path):
     env = {**os.environ, "IVL_DATA_DIR": str(tmp_path / "cli-data")}
     out = subprocess.run(
-        [sys.executable, "-m", "chatbot", "ingest", "--json"], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-m", "ivl", "ingest", "--json"], capture_output=True, text=True, env=env, check=True
     )
     report = json.loads(out.stdout)
     assert {"documents", "chunks", "added", "updated", "deleted", "skipped", "seconds"} <= report.keys()
@@ -98,7 +99,7 @@ def test_cli_bad_file_is_one_clear_line(tmp_path):
     bad = tmp_path / "scan.pdf"
     bad.write_bytes(b"not a pdf")
     env = {**os.environ, "IVL_DATA_DIR": str(tmp_path / "cli-data")}
-    out = subprocess.run([sys.executable, "-m", "chatbot", "ingest", str(bad)], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-m", "ivl", "ingest", str(bad)], capture_output=True, text=True, env=env)
     assert out.returncode == 1
     assert "scan.pdf: unreadable PDF" in out.stderr and "Traceback" not in out.stderr
 
@@ -121,7 +122,7 @@ def test_answers_read_sentence_vectors_from_a_file_equal_to_chromas_and_survive_
     root = store.current(settings)
     (root / store.VECTORS).write_bytes(b"not a numpy file")
     damaged = Answerer(settings, embeddings)
-    assert damaged.index.vectors is None and "unreadable" in capfd.readouterr().err
+    assert store.sentence_vectors(root, warn=False) is None and "unreadable" in capfd.readouterr().err
     assert [damaged.answer(q).answer for q in questions] == with_file
     repaired = run_ingest(settings, embeddings=embeddings, progress=False)
     assert repaired.embedded == 0 and store.current(settings) != root

@@ -10,10 +10,11 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 
 from chatbot.answerer import Answerer
-from chatbot.llm import FALLBACK_UNSUPPORTED, LLMAnswerer, LLMError, make_chat_model
+from chatbot.llm import FALLBACK_UNSUPPORTED, LLMAnswerer, make_chat_model
 from chatbot.models import Answer
-from chatbot.settings import load_settings
 from ingest.pipeline import run_ingest
+from ivl.settings import load_settings
+from ivl_index.errors import LLMError
 
 QUESTION = "What is the recurrence rate after myomectomy alone?"
 
@@ -96,7 +97,7 @@ def test_a_planted_instruction_changes_nothing(settings, embeddings, corpus_copy
 
 
 def test_llm_setting_is_checked_and_a_missing_provider_is_a_clear_error(tmp_path):
-    from chatbot.settings import SettingsError
+    from ivl_index.errors import SettingsError
 
     with pytest.raises(SettingsError, match="IVL_LLM"):
         load_settings(llm="gpt4")
@@ -105,11 +106,11 @@ def test_llm_setting_is_checked_and_a_missing_provider_is_a_clear_error(tmp_path
 
 
 def test_chat_shows_progress_then_only_the_checked_answer(extractive):
-    from chatbot.ui import Handlers
+    from ivl.ui import Handlers
 
     llm = scripted(extractive, lambda p: f"{p[0]} [1]")
     handlers = Handlers(llm, extractive.settings)
-    steps = list(handlers.respond_stream(QUESTION, [], "Clinician", Handlers.new_session()))
+    steps = list(handlers.respond(QUESTION, [], "Clinician", Handlers.new_session()))
     assert len(steps) > 3 and all("checked against its source" in h[-1]["content"] for h, _, _ in steps[:-1])
     # The model's own words never reach the screen before they are checked.
     written = [s for s in llm.stream(QUESTION) if isinstance(s, str)][-1]

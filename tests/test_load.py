@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from chatbot.answerer import Answerer
-from chatbot.ui import serve
 from evals.labelled import load_items
+from ivl.ui import serve
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow

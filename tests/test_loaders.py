@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.documents import IngestError
 from ingest.loaders import load
+from ivl_index.errors import IngestError
 from tests.conftest import CORPUS
 
 

@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from chatbot.query_encoder import OnnxEmbeddings, encoder_folder, query_embeddings
 from evals.labelled import load_items
-from ingest.embeddings import ModelEmbeddings
+from ivl_index.embeddings import ModelEmbeddings
+from ivl_index.onnx_encoder import OnnxEmbeddings, encoder_folder, query_embeddings
 
 
 def ivl(*args, data, **env):
@@ -36,11 +36,11 @@ def test_the_onnx_copy_gives_the_models_own_vectors(built_index, embeddings):
 @pytest.mark.slow
 def test_ask_loads_no_torch_and_answers_exactly_as_with_sentence_transformers(built_index):
     question = "How is IVL treated after hysterectomy?"
-    fast = ivl("-X", "importtime", "-m", "chatbot", "ask", "--json", question, data=built_index.data_dir)
+    fast = ivl("-X", "importtime", "-m", "ivl", "ask", "--json", question, data=built_index.data_dir)
     assert fast.returncode == 0, fast.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in fast.stderr.splitlines() if line.startswith("import time:")}
     assert not {"torch", "sentence_transformers", "transformers", "gradio"} & imported
-    slow = ivl("-m", "chatbot", "ask", "--json", question, data=built_index.data_dir,
+    slow = ivl("-m", "ivl", "ask", "--json", question, data=built_index.data_dir,
                IVL_QUERY_ENCODER="sentence-transformers")  # fmt: skip
     assert slow.returncode == 0, slow.stderr
     a, b = json.loads(fast.stdout.splitlines()[-1]), json.loads(slow.stdout)
@@ -49,7 +49,7 @@ def test_ask_loads_no_torch_and_answers_exactly_as_with_sentence_transformers(bu
 
 def test_missing_or_broken_copy_is_one_clear_message(built_index, tmp_path):
     empty = tmp_path / "no-encoders"
-    out = ivl("-m", "chatbot", "ask", "What is IVL?", data=built_index.data_dir,
+    out = ivl("-m", "ivl", "ask", "What is IVL?", data=built_index.data_dir,
               IVL_ENCODER_DIR=str(empty), IVL_QUERY_ENCODER="onnx")  # fmt: skip
     assert out.returncode == 1 and "no ONNX copy" in out.stderr and "ivl ingest" in out.stderr
     assert "Traceback" not in out.stderr
@@ -58,7 +58,7 @@ def test_missing_or_broken_copy_is_one_clear_message(built_index, tmp_path):
     folder = encoder_folder(built_index)
     shutil.copytree(folder, broken / folder.name)
     (broken / folder.name / "model.onnx").write_bytes(b"not a model")
-    out = ivl("-m", "chatbot", "ask", "What is IVL?", data=built_index.data_dir, IVL_ENCODER_DIR=str(broken))
+    out = ivl("-m", "ivl", "ask", "What is IVL?", data=built_index.data_dir, IVL_ENCODER_DIR=str(broken))
     assert out.returncode == 1 and "cannot be loaded" in out.stderr and "delete that folder" in out.stderr
     assert "Traceback" not in out.stderr
 
@@ -77,6 +77,6 @@ def test_a_model_that_cannot_be_exported_is_still_ingested_and_served(settings, 
     assert report.query_encoder.startswith("sentence-transformers: the model could not be exported to ONNX")
     assert "operator not supported" in report.query_encoder
     answerer = Answerer(own)
-    assert isinstance(answerer.embeddings, ModelEmbeddings)
+    assert isinstance(answerer.encoder, ModelEmbeddings)
     assert "operator not supported" in capsys.readouterr().err
     assert not answerer.answer("How is IVL treated?").abstained

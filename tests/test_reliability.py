@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from chatbot.answerer import Answerer
-from chatbot.settings import load_settings
-from chatbot.ui import Handlers
-from ingest import store
-from ingest.documents import IngestError
 from ingest.pipeline import run_ingest
+from ivl.settings import load_settings
+from ivl.ui import Handlers
+from ivl_index import store
+from ivl_index.errors import IndexMissing, IngestError, KnowledgeBaseUnavailable
 from tests.conftest import free_port, wait_for_url
 
 QUESTION = "How many cases of IVL have been reported?"
@@ -25,7 +25,7 @@ HERE = Path(__file__).parent
 
 
 def ivl(*args, env=None, **kw):
-    return subprocess.Popen([sys.executable, "-m", "chatbot", *args], env={**os.environ, **(env or {})}, **kw)
+    return subprocess.Popen([sys.executable, "-m", "ivl", *args], env={**os.environ, **(env or {})}, **kw)
 
 
 def edit_gard(corpus: Path, figure: str) -> None:
@@ -101,7 +101,7 @@ def test_unusable_data_directory_is_one_clear_error(tmp_path, embeddings):
     settings = load_settings(data_dir=blocker / "data")
     with pytest.raises(IngestError, match="cannot use the data directory"):
         run_ingest(settings, embeddings=embeddings, progress=False)
-    with pytest.raises(IngestError, match="run `ivl ingest` first"):
+    with pytest.raises(IndexMissing, match="run `ivl ingest` first"):
         Answerer(settings, embeddings)
 
 
@@ -141,13 +141,13 @@ def test_chroma_server_mode_ingests_answers_survives_an_outage(chroma_server, tm
     assert "200" in answerer.answer(QUESTION).answer
 
     stop()
-    history, box, _ = handlers.respond(QUESTION, [], "Clinician", Handlers.new_session())
+    *_, (history, box, _) = handlers.respond(QUESTION, [], "Clinician", Handlers.new_session())
     assert "Knowledge base unavailable" in history[-1]["content"] and box == QUESTION
-    with pytest.raises(IngestError, match="knowledge base unavailable"):
+    with pytest.raises(KnowledgeBaseUnavailable, match="knowledge base unavailable"):
         Answerer(settings, embeddings)  # down at start: a clear message
 
     start()
-    history, _, _ = handlers.respond(QUESTION, [], "Clinician", Handlers.new_session())
+    *_, (history, _, _) = handlers.respond(QUESTION, [], "Clinician", Handlers.new_session())
     assert "200" in history[-1]["content"]  # recovered without a restart
 
 
@@ -195,9 +195,9 @@ def test_a_collection_past_sqlites_variable_limit_is_read_whole(tmp_path):
     size fails in Chroma's SQLite. Reading in pages returns every record, in order."""
     import chromadb
 
-    from ingest.store import _chroma_settings, all_records
+    from ivl_index.store import all_records, chroma_settings
 
-    collection = chromadb.PersistentClient(path=str(tmp_path / "c"), settings=_chroma_settings()).create_collection("big")
+    collection = chromadb.PersistentClient(path=str(tmp_path / "c"), settings=chroma_settings()).create_collection("big")
     n = 40_000
     for start in range(0, n, 5000):
         ids = [f"c{i:05d}" for i in range(start, min(start + 5000, n))]

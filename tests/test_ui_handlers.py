@@ -7,8 +7,8 @@ import json
 import pytest
 
 from chatbot.answerer import Answerer
-from chatbot.settings import load_settings
-from chatbot.ui import CLINICIAN, STUDENT, FeedbackLog, Handlers, render_section, source_documents
+from ivl.settings import load_settings
+from ivl.ui import CLINICIAN, STUDENT, FeedbackLog, Handlers, render_section, source_documents
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,8 @@ def handlers(answerer, tmp_path):
 
 
 def ask(handlers, question, session=None, view=CLINICIAN, history=None):
-    return handlers.respond(question, history or [], view, session or Handlers.new_session())
+    *_, last = handlers.respond(question, history or [], view, session or Handlers.new_session())
+    return last
 
 
 def test_answer_shows_markers_and_numbered_sources_with_links_and_quotes(handlers):

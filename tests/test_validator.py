@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from chatbot.models import ABSTAIN, NOT_ADVICE, Citation
-from chatbot.validator import Claim, Draft, markers, validate
+from chatbot.render import markers
+from chatbot.validator import Claim, Draft, validate
 
 PASSAGE = "IVL is rare, with only about 200 cases reported in the medical literature. The exact cause of IVL remains unknown."
 PASSAGES = {"gard-ivl:aaa": PASSAGE}

@@ -1,4 +1,4 @@
-"""Sentence spans for medical prose.
+"""Sentences: their spans in medical prose, and the ids by which ingest stores and the answerer fetches them.
 
 Hand-written because the usual splitters either need a downloaded model (nltk punkt, spaCy) or cut
 this corpus's abbreviations ("Fig. 1", "et al.", "vs. 7.6%", "approx."); both chunking and answering
@@ -11,7 +11,10 @@ need exact character spans, so a sentence can be quoted verbatim.
 
 from __future__ import annotations
 
+import hashlib
 import re
+
+from langchain_core.documents import Document
 
 # Words that end with a full stop without ending the sentence.
 ABBREVIATIONS = {
@@ -60,3 +63,23 @@ def _add(text: str, start: int, stop: int, spans: list[tuple[int, int]]) -> None
             e -= 1
         if e > s:
             spans.append((s, e))
+
+
+def chunk_sentences(chunk: Document) -> list[tuple[str, str, int, int]]:
+    """(sentence id, text, start, end in the source file) for each sentence of a chunk. The id depends only
+    on the source, the span and the words, so a reader can recompute it from a chunk and fetch by id."""
+    meta = chunk.metadata
+    out = []
+    for s, e in sentence_spans(chunk.page_content):
+        text = chunk.page_content[s:e]
+        start, end = meta["start"] + s, meta["start"] + e
+        key = f"{meta['source_id']}:{start}-{end}:{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        out.append((key, text, start, end))
+    return out
+
+
+def sentence_location(sentence_id: str) -> tuple[str, int, int]:
+    """(source id, start, end) read back from an id that `chunk_sentences` made."""
+    source_id, span, _ = sentence_id.rsplit(":", 2)
+    start, end = span.split("-")
+    return source_id, int(start), int(end)

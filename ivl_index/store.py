@@ -12,7 +12,6 @@ share a SQLite file with a writer (Chroma's PersistentClient is not safe across 
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import sys
@@ -21,42 +20,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbot.settings import Settings
-from ingest.documents import IngestError
+import numpy as np
+from filelock import FileLock, Timeout
+
+from ivl_index.errors import IndexMissing, KnowledgeBaseUnavailable, ModelMismatch, UserError
+from ivl_index.settings import IndexSettings
 
 
-class KnowledgeBaseUnavailable(IngestError):
-    """The Chroma server cannot be reached, or the local index cannot be opened."""
-
-
-class IndexMissing(IngestError):
-    """No index has been built yet."""
-
-
-class ModelMismatch(IngestError):
-    """The index was built with another embedding model."""
-
-
-def _chroma_settings():
+def chroma_settings():
+    """Chroma client settings with its anonymized telemetry off (clinicians may type patient details)."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    from chromadb.config import Settings as ChromaSettings
+    from chromadb.config import Settings as ChromaSettings  # lazy: importing chromadb costs ~0.4 s
 
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
 
-def where(settings: Settings) -> str:
+def where(settings: IndexSettings) -> str:
     if settings.chroma_host:
         return f"Chroma server at {settings.chroma_host}:{settings.chroma_port}"
     return f"local index in {settings.data_dir}"
 
 
-def current(settings: Settings) -> Path | None:
+def current(settings: IndexSettings) -> Path | None:
     """The version folder in service, or None before the first ingest."""
     link = settings.data_dir / "current"
     return link.resolve() if link.is_symlink() and link.resolve().is_dir() else None
 
 
-def version(settings: Settings) -> str:
+def version(settings: IndexSettings) -> str:
     """Changes whenever ingest switches the index (server mode has a single, live index)."""
     if settings.chroma_host:
         return "server"
@@ -79,20 +70,20 @@ def all_records(collection, include: list[str]) -> dict[str, list]:
             return out
 
 
-def client(settings: Settings, root: Path | None = None):
+def client(settings: IndexSettings, root: Path | None = None):
     """A Chroma client: the server's, or the local one for version folder `root` (default: the current one)."""
-    import chromadb
+    import chromadb  # lazy: see chroma_settings()
 
     try:
         if settings.chroma_host:
-            c = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings())
+            c = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings())
             c.heartbeat()
             return c
         root = root or current(settings)
         if root is None:
             raise IndexMissing(f"no index in {settings.data_dir}; run `ivl ingest` first")
-        return chromadb.PersistentClient(path=str(root / "chroma"), settings=_chroma_settings())
-    except IngestError:
+        return chromadb.PersistentClient(path=str(root / "chroma"), settings=chroma_settings())
+    except UserError:
         raise
     except Exception as err:  # noqa: BLE001 -- chromadb wraps connection failures in several types
         raise KnowledgeBaseUnavailable(
@@ -101,22 +92,21 @@ def client(settings: Settings, root: Path | None = None):
 
 
 @contextmanager
-def ingest_lock(settings: Settings):
+def ingest_lock(settings: IndexSettings):
     """One ingest at a time per data directory; a second one waits (readers never take this lock)."""
-    path = settings.data_dir / "ingest.lock"
-    with path.open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"another ingest is running on {settings.data_dir}; waiting for it", file=sys.stderr)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = FileLock(settings.data_dir / "ingest.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"another ingest is running on {settings.data_dir}; waiting for it", file=sys.stderr)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
-def new_version(settings: Settings) -> Path:
+def new_version(settings: IndexSettings) -> Path:
     """A copy of the current version (or an empty folder) to build the next index in."""
     target = settings.data_dir / "versions" / f"{time.time_ns()}-{os.getpid()}"
     source = current(settings)
@@ -127,7 +117,7 @@ def new_version(settings: Settings) -> Path:
     return target
 
 
-def switch(settings: Settings, target: Path) -> None:
+def switch(settings: IndexSettings, target: Path) -> None:
     """Put `target` in service atomically (rename of a symlink), then drop all but it and its predecessor."""
     previous = current(settings)
     temp = settings.data_dir / f".current-{os.getpid()}"
@@ -144,7 +134,7 @@ def discard(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def collection_names(settings: Settings) -> tuple[str, str]:
+def collection_names(settings: IndexSettings) -> tuple[str, str]:
     return settings.collection, f"{settings.collection}_sentences"
 
 
@@ -159,8 +149,6 @@ def write_sentence_vectors(root: Path, sentences) -> None:
     """Every sentence vector of a local version, sorted by id, in one file beside Chroma's: the answerer
     memory-maps it, because a Chroma get of a question's ~40 unseen sentence vectors costs 2-4 ms at any
     index size (measured), which a 1000x index pays on most questions (its sentences outgrow the cache)."""
-    import numpy as np
-
     got = all_records(sentences, ["embeddings"])
     order = sorted(range(len(got["ids"])), key=got["ids"].__getitem__)
     ids = np.array([got["ids"][i].encode() for i in order], dtype=bytes)
@@ -176,8 +164,6 @@ class SentenceVectors:
     """The vector file of one local version: sentence id -> vector without asking Chroma."""
 
     def __init__(self, root: Path):
-        import numpy as np
-
         self.ids = np.load(root / VECTOR_IDS)
         self.vectors = np.load(root / VECTORS, mmap_mode="r")
         if len(self.ids) != len(self.vectors):
@@ -185,8 +171,6 @@ class SentenceVectors:
 
     def get(self, keys: list[str]) -> dict:
         """The vectors of the ids the file holds (an id it lacks is not in the index either)."""
-        import numpy as np
-
         if not len(self.ids):
             return {}
         wanted = np.array([k.encode() for k in keys], dtype=bytes)
@@ -217,7 +201,7 @@ class OpenIndex:
     vectors: SentenceVectors | None = None
 
 
-def open_index(settings: Settings, model_name: str) -> OpenIndex:
+def open_index(settings: IndexSettings, model_name: str) -> OpenIndex:
     """The built index, refusing one made by another model (its vectors would be meaningless to this one)."""
     root = None if settings.chroma_host else current(settings)
     c = client(settings, root)
@@ -227,7 +211,7 @@ def open_index(settings: Settings, model_name: str) -> OpenIndex:
         if not set(names) <= existing:
             raise IndexMissing(f"no index in the {where(settings)}; run `ivl ingest` first")
         chunks, sentences = (c.get_collection(n) for n in names)
-    except IngestError:
+    except UserError:
         raise
     except Exception as err:  # noqa: BLE001 -- see client()
         raise KnowledgeBaseUnavailable(f"knowledge base unavailable: {where(settings)} ({type(err).__name__})") from None
@@ -244,9 +228,9 @@ def collection_metadata(model_name: str, dimension: int) -> dict:
     return {"hnsw:space": "cosine", "embedding_model": model_name, "embedding_dim": dimension}
 
 
-def record_manager(settings: Settings, kind: str, root: Path | None = None):
+def record_manager(settings: IndexSettings, kind: str, root: Path | None = None):
     """Records live beside the vectors they describe: in the version folder, or (server mode) in DATA_DIR."""
-    from langchain_classic.indexes import SQLRecordManager
+    from langchain_classic.indexes import SQLRecordManager  # lazy: SQLAlchemy is only needed to write
 
     place = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else "local"
     db = (settings.data_dir / "server-records.sqlite") if settings.chroma_host else (root / "records.sqlite")

@@ -1,8 +1,10 @@
-"""The `ivl` command. Heavy imports (torch, chromadb, gradio) happen inside each verb, so each verb pays only
-for what it uses."""
+"""The `ivl` command, the top of the house: nothing imports it. Each verb imports the layers it needs inside
+itself (chromadb, onnxruntime, gradio, torch take seconds), so each verb pays only for what it uses.
+Every error a user can cause ends here, once, as one line (`user_errors`)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -10,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from chatbot.settings import Settings, SettingsError, load_settings
+from ivl.settings import Settings, load_settings
+from ivl_index.errors import IndexMissing, QuestionError, UserError
 
 app = typer.Typer(help="Cited answers about intravenous leiomyomatosis (IVL).", no_args_is_help=True, add_completion=False)
 
@@ -20,32 +23,34 @@ def _group() -> None:
     """Cited answers about intravenous leiomyomatosis (IVL), from a GARD page and a 2026 case report."""
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as err:
-        _fail(str(err))
-
-
 def _fail(message: str, code: int = 1):
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
+def user_errors(verb):
+    """A UserError anywhere under a verb ends it with its message on one line, exit status 1."""
+
+    @functools.wraps(verb)
+    def run(*args, **kwargs):
+        try:
+            return verb(*args, **kwargs)
+        except UserError as err:
+            _fail(str(err))
+
+    return run
+
+
 @app.command()
+@user_errors
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the corpus folder).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Chunk and embed documents into the index; unchanged chunks are not embedded again."""
-    from ingest.documents import IngestError
     from ingest.pipeline import run_ingest
 
-    settings = _settings()
-    try:
-        report = run_ingest(settings, paths or None, progress=not as_json and sys.stderr.isatty())
-    except IngestError as err:
-        _fail(str(err))
+    report = run_ingest(load_settings(), paths or None, progress=not as_json and sys.stderr.isatty())
     if as_json:
         typer.echo(json.dumps(report.json()))
         return
@@ -64,31 +69,23 @@ def _answerer(settings: Settings, extractive_only: bool = False):
     """The answerer over the built index (building the index first when there is none yet), wrapped in the
     LLM answerer when IVL_LLM names a model."""
     from chatbot.answerer import Answerer
-    from ingest.documents import IngestError
     from ingest.pipeline import run_ingest
-    from ingest.store import IndexMissing
 
     try:
-        try:
-            answerer = Answerer(settings)
-        except IndexMissing:
-            typer.echo(f"No index yet: building it from {settings.corpus_dir} first (ivl ingest)...", err=True)
-            run_ingest(settings, progress=False)
-            answerer = Answerer(settings)
-    except IngestError as err:
-        _fail(str(err))
+        answerer = Answerer(settings)
+    except IndexMissing:
+        typer.echo(f"No index yet: building it from {settings.corpus_dir} first (ivl ingest)...", err=True)
+        run_ingest(settings, progress=False)
+        answerer = Answerer(settings)
     if settings.llm == "none" or extractive_only:
         return answerer
-    from chatbot.llm import LLMAnswerer, LLMError, make_chat_model
+    from chatbot.llm import LLMAnswerer, make_chat_model
 
-    try:
-        return LLMAnswerer(answerer, make_chat_model(settings), settings)
-    except LLMError as err:
-        _fail(str(err))
+    return LLMAnswerer(answerer, make_chat_model(settings), settings)
 
 
 def _print_answer(answer) -> None:
-    from rich.console import Console
+    from rich.console import Console  # lazy: rich's Markdown pulls in markdown-it and pygments
     from rich.markdown import Markdown
 
     console = Console()
@@ -102,16 +99,13 @@ def _print_answer(answer) -> None:
 
 
 @app.command()
+@user_errors
 def ask(
     question: Annotated[str, typer.Argument(help='The question, or "-" to read one question per line from stdin.')],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per question.")] = False,
 ) -> None:
     """Answer a question from the sources, every sentence cited; abstain when they do not answer it."""
-    from chatbot.models import QuestionError
-    from ingest.documents import IngestError
-
-    settings = _settings()
-    answerer = _answerer(settings)
+    answerer = _answerer(load_settings())
     questions = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
     failed = False
     for q in questions:
@@ -119,9 +113,7 @@ def ask(
             continue
         try:
             answer = answerer.answer(q)
-        except IngestError as err:  # the index or server went away mid-run
-            _fail(str(err))
-        except QuestionError as err:
+        except QuestionError as err:  # one bad question in a batch: say so and go on
             failed = True
             if as_json:
                 typer.echo(json.dumps({"question": q, "error": str(err)}))
@@ -138,26 +130,24 @@ def ask(
 
 
 @app.command()
+@user_errors
 def calibrate() -> None:
     """Choose the abstention thresholds on evals/questions.yaml and write chatbot/data/calibration.json."""
-    from chatbot.calibrate import calibrate as run
-    from ingest.documents import IngestError
+    from evals.calibrate import calibrate as run
 
-    settings = _settings()
+    settings = load_settings()
     _answerer(settings, extractive_only=True)  # builds the index if needed
-    try:
-        result = run(settings)
-    except IngestError as err:
-        _fail(str(err))
+    result = run(settings)
     typer.echo(json.dumps(result, indent=2))
 
 
 @app.command()
+@user_errors
 def chat() -> None:
     """Serve the chat (Gradio) on IVL_CHAT_HOST:IVL_CHAT_PORT; builds the index first if there is none."""
-    settings = _settings()
+    settings = load_settings()
     answerer = _answerer(settings)
-    from chatbot.ui import serve
+    from ivl.ui import serve  # lazy: gradio takes seconds to import
 
     typer.echo(f"IVL chat: http://{settings.chat_host}:{settings.chat_port}  (Ctrl+C to stop)")
     try:
@@ -167,6 +157,7 @@ def chat() -> None:
 
 
 @app.command(name="eval")
+@user_errors
 def evaluate(
     out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html (default: DATA_DIR/eval).")] = None,
     baseline: Annotated[Path | None, typer.Option(help="An earlier results.json to compare against.")] = None,
@@ -175,9 +166,9 @@ def evaluate(
 ) -> None:
     """Score answers against the labelled facts; exit 1 when a threshold fails or anything regressed."""
     from evals.report import print_table, write_html
-    from evals.suite import LintError, gate, run_suite
+    from evals.suite import gate, run_suite
 
-    settings = _settings()
+    settings = load_settings()
     if llm and settings.llm == "none":
         _fail("--llm needs a model: set IVL_LLM (e.g. ollama:llama3.1)")
     llm_answerer = _answerer(settings) if llm else None
@@ -188,12 +179,7 @@ def evaluate(
             old = json.loads(baseline.read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             _fail(f"cannot read baseline {baseline}: {err}")
-    from ingest.documents import IngestError
-
-    try:
-        results = run_suite(settings, progress=sys.stderr.isatty(), llm=llm_answerer)
-    except (LintError, IngestError) as err:
-        _fail(str(err))
+    results = run_suite(settings, progress=sys.stderr.isatty(), llm=llm_answerer)
     failures = gate(results, old)
     results["failures"] = failures
     folder = out or settings.data_dir / "eval"
@@ -209,6 +195,7 @@ def evaluate(
 
 
 @app.command()
+@user_errors
 def bench(
     scales: Annotated[str, typer.Option(help="Synthetic corpus sizes beyond 1x, comma-separated (1000 took 71 minutes of ingest on 2 cores).")] = "10,100",
     repeats: Annotated[int, typer.Option(min=1, help="Repeats per measurement; medians are reported.")] = 3,
@@ -217,8 +204,13 @@ def bench(
     work_dir: Annotated[Path | None, typer.Option(help="An empty folder to build the bench's indexes in, kept afterwards (default: a temporary folder, removed).")] = None,
 ) -> None:
     """Benchmark latency (vs the floor and a plain LangChain RAG), cold start, ingest, scale, memory, concurrency."""
-    from evals.bench import main as run
+    from evals.bench import markdown, run_bench
 
-    args = ["--scales", scales, "--repeats", str(repeats), "--parts", parts] + (["--out", str(out)] if out else [])
-    args += ["--work-dir", str(work_dir)] if work_dir else []
-    run(args)
+    settings = load_settings()
+    try:
+        factors = [int(x) for x in scales.split(",") if x]
+    except ValueError:
+        _fail(f"--scales takes whole numbers separated by commas, e.g. 10,100 (got {scales!r})")
+    chosen = [p for p in parts.split(",") if p]
+    results = run_bench(settings, factors, repeats, out or settings.data_dir / "bench", chosen, work_dir)
+    typer.echo(markdown(results))

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from chatbot.models import Answer, QuestionError
-from chatbot.settings import Settings
-from chatbot.validator import escape_markdown
+from chatbot.models import Answer
+from chatbot.render import escape_markdown
+from evals.labelled import load_items
+from ingest.loaders import load
+from ivl.settings import Settings
+from ivl_index.errors import QuestionError, UserError
 
 INTRO = (
     "An information tool about **intravenous leiomyomatosis (IVL)**, grounded in two sources only: the "
@@ -132,30 +135,10 @@ class Handlers:
     def new_session() -> dict:
         return {"questions": [], "answers": {}}
 
-    def respond(self, message: str, history: list, view: str, session: dict) -> tuple[list, str, dict]:
-        """One turn: the escaped question, then the rendered answer or a clear message."""
-        session = {"questions": list(session["questions"]), "answers": dict(session["answers"])}
-        history = list(history or [])
-        message = message if isinstance(message, str) else ""
-        try:
-            answer = self.answerer.answer(message, session["questions"])
-        except QuestionError as err:
-            shown = escape_markdown(message[:200]) if message.strip() else "…"
-            return history + [_msg("user", shown), _msg("assistant", f"*{escape_markdown(str(err))}*")], "", session
-        except Exception as err:  # noqa: BLE001 -- a failing index must not crash the page; say what happened
-            from ingest.documents import IngestError
-
-            reason = str(err) if isinstance(err, IngestError) else "knowledge base unavailable; try again in a moment"
-            reply = _msg("assistant", f"*{escape_markdown(reason[:1].upper() + reason[1:])}*")
-            return history + [_msg("user", escape_markdown(message[:2000])), reply], message, session
-        session["questions"].append(answer.question)
-        history = history + [_msg("user", escape_markdown(answer.question)), _msg("assistant", render_answer(answer, view, self.glossary))]
-        session["answers"][len(history) - 1] = answer.model_dump()
-        return history, "", session
-
-    def respond_stream(self, message: str, history: list, view: str, session: dict):
-        """The LLM path: progress while the model writes, then only the checked answer. The draft itself is never
-        shown: a clinician who reads an unchecked claim has read it, even if it is replaced a second later."""
+    def respond(self, message: str, history: list, view: str, session: dict):
+        """One turn, as the answerer's `stream` gives it: progress while a model writes (the LLM path), then only
+        the checked answer, or a clear message. A model's draft is never shown: a clinician who reads an
+        unchecked claim has read it, even if it is replaced a second later."""
         session = {"questions": list(session["questions"]), "answers": dict(session["answers"])}
         history = list(history or [])
         message = message if isinstance(message, str) else ""
@@ -175,8 +158,13 @@ class Handlers:
                 done = history + [_msg("user", escape_markdown(step.question)), _msg("assistant", render_answer(step, view, self.glossary))]
                 session["answers"][len(done) - 1] = step.model_dump()
                 yield done, "", session
-        except Exception:  # noqa: BLE001 -- the same clear messages as the extractive path
-            yield self.respond(message, history, view, session)
+        except QuestionError as err:
+            asked = escape_markdown(message[:200]) if message.strip() else "…"
+            yield history + [_msg("user", asked), _msg("assistant", f"*{escape_markdown(str(err))}*")], "", session
+        except Exception as err:  # noqa: BLE001 -- a failing index must not crash the page; say what happened
+            reason = str(err) if isinstance(err, UserError) else "knowledge base unavailable; try again in a moment"
+            reply = _msg("assistant", f"*{escape_markdown(reason[:1].upper() + reason[1:])}*")
+            yield history + [shown, reply], message, session
 
     def record_feedback(self, index, liked: bool | None, session: dict) -> str:
         if self.feedback is None:
@@ -192,11 +180,9 @@ class Handlers:
         item = items.get(question)
         if item is None:
             return "*Pick a question first.*"
-        from ingest.documents import IngestError
-
         try:
             answer = self.answerer.answer(item.question, item.history)
-        except (QuestionError, IngestError) as err:
+        except UserError as err:
             return f"*{escape_markdown(str(err))}*"
         mine = escape_markdown(attempt.strip()) if attempt and attempt.strip() else "*(no answer written)*"
         return (
@@ -211,17 +197,12 @@ def _msg(role: str, content: str) -> dict:
 
 def source_documents(answerer) -> list:
     """The documents behind the index, read from their files, for the Sources tab."""
-    from ingest.documents import IngestError
-    from ingest.loaders import load
-    from ingest.store import all_records
-
-    got = all_records(getattr(answerer, "extractive", answerer).index.chunks, ["metadatas"])
-    paths = dict.fromkeys(m.get("path") for m in got["metadatas"] if m.get("path"))
+    paths = dict.fromkeys(d.metadata.get("path") for d in answerer.chunks() if d.metadata.get("path"))
     docs = []
     for path in paths:
         try:
             docs.append(load(Path(path)))
-        except IngestError:
+        except UserError:
             continue  # the file moved since ingest; its chunks still answer, it just cannot be browsed
     return docs
 
@@ -245,9 +226,7 @@ def render_section(doc, section_name: str) -> str:
 
 def build_app(answerer, settings: Settings):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-
-    from evals.labelled import load_items
+    import gradio as gr  # lazy: set analytics off first; and only the chat needs gradio
 
     feedback = FeedbackLog(settings.data_dir / "feedback.jsonl") if settings.feedback else None
     handlers = Handlers(answerer, settings, feedback=feedback)
@@ -288,8 +267,7 @@ def build_app(answerer, settings: Settings):
                 check = gr.Button("Show the answer")
                 result = gr.Markdown(elem_id="study-result")
 
-        respond = handlers.respond_stream if hasattr(answerer, "stream") else handlers.respond
-        submit = dict(fn=respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
+        submit = dict(fn=handlers.respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
         box.submit(**submit, api_name="ask")
         send.click(**submit, api_name=False)
         clear.click(lambda: ([], "", Handlers.new_session()), outputs=[chat, box, session])
@@ -311,7 +289,7 @@ def build_app(answerer, settings: Settings):
 
 
 def theme():
-    import gradio as gr
+    import gradio as gr  # lazy: see build_app
 
     return gr.themes.Default(font=FONTS, font_mono=["ui-monospace", "monospace"])
 

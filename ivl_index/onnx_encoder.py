@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from chatbot.settings import Settings
-from ingest.documents import IngestError
-from ingest.embeddings import QueryCache, fingerprint
+from ivl_index.embeddings import ModelEmbeddings, QueryCache, fingerprint
+from ivl_index.errors import EncoderError
+from ivl_index.settings import IndexSettings
 
 META = "encoder.json"
 UNAVAILABLE = "unavailable.txt"
@@ -20,7 +20,7 @@ UNAVAILABLE = "unavailable.txt"
 FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 
 
-def encoder_folder(settings: Settings) -> Path:
+def encoder_folder(settings: IndexSettings) -> Path:
     """Where the ONNX copy of the configured model lives: one folder per exact set of model files."""
     root = settings.encoder_dir or settings.data_dir / "encoders"
     return root / fingerprint(settings.embedding_model)
@@ -31,7 +31,7 @@ class OnnxEmbeddings(QueryCache):
 
     def __init__(self, name: str, folder: Path, batch_size: int = 32):
         super().__init__()
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: only a process that embeds questions loads it
         from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
@@ -41,7 +41,7 @@ class OnnxEmbeddings(QueryCache):
             self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
             self.meta = json.loads((folder / META).read_text(encoding="utf-8"))
         except Exception as err:  # noqa: BLE001 -- any unreadable copy means the same thing to the user
-            raise IngestError(
+            raise EncoderError(
                 f"the ONNX copy of the embedding model in {folder} cannot be loaded ({type(err).__name__}); "
                 "delete that folder and run `ivl ingest` to make it again"
             ) from None
@@ -49,7 +49,7 @@ class OnnxEmbeddings(QueryCache):
         self.name = name
         self.batch_size = batch_size
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
         # sentence-transformers strips (and, for some models, lowercases) before tokenizing; so must we
         texts = [t.strip().lower() if self.meta.get("lowercase") else t.strip() for t in texts]
         out = []
@@ -60,13 +60,13 @@ class OnnxEmbeddings(QueryCache):
         return np.concatenate(out) if out else np.zeros((0, self.meta["dimension"]), dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self._embed(texts).tolist()
+        return self.embed_batch(texts).tolist()
 
-    def _embed_query(self, text: str) -> list[float]:
-        return self._embed([text])[0].tolist()
+    def embed_uncached(self, text: str) -> list[float]:
+        return self.embed_batch([text])[0].tolist()
 
 
-def query_embeddings(settings: Settings):
+def query_embeddings(settings: IndexSettings):
     """The encoder questions are embedded with, as IVL_QUERY_ENCODER asks."""
     if settings.query_encoder != "sentence-transformers":
         folder = encoder_folder(settings)
@@ -76,12 +76,10 @@ def query_embeddings(settings: Settings):
             "ingest has not made one yet; `ivl ingest` does"
         )
         if settings.query_encoder == "onnx":
-            raise IngestError(
+            raise EncoderError(
                 f"IVL_QUERY_ENCODER=onnx, but there is no ONNX copy of {settings.embedding_model} ({why}); "
                 "run `ivl ingest`, or set IVL_QUERY_ENCODER=auto"
             )
         print(f"note: questions are embedded with sentence-transformers (slower to start): no ONNX copy of "
               f"{settings.embedding_model}: {why}", file=sys.stderr)  # fmt: skip
-    from ingest.embeddings import ModelEmbeddings
-
     return ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)

@@ -1,13 +1,10 @@
-"""One document model for every file type: the text as read, its sections as character spans, and attribution."""
+"""One document model for every file type: the text as read, its sections as character spans, and attribution.
+`citation_meta` is the contract: the fields every chunk carries so an answer can cite it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-
-class IngestError(Exception):
-    """A problem the user can fix (bad file, bad setting); the CLI prints it as one line, without a traceback."""
 
 
 @dataclass(frozen=True)

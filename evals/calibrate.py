@@ -15,7 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from chatbot.settings import Settings
+from chatbot.abstention import CALIBRATION
+from chatbot.answerer import Answerer
+from chatbot.settings import AnswerSettings
+from evals.labelled import load_items
 
 
 def _cuts(values, low: float, high: float) -> np.ndarray:
@@ -80,13 +83,11 @@ def held_out_support(scores, supported, first, second) -> tuple[float, float]:
     return float(accepted[supported].mean()), float((~accepted[~supported]).mean())
 
 
-def calibrate_support(answerer, items) -> dict:
+def calibrate_support(answerer: Answerer, items) -> dict:
     """The LLM path's support threshold: each study item's own paraphrase (`explain`) against its gold quote
     is a supported pair; against every other item's gold quote, an unsupported one."""
-    from chatbot.llm import support_score
-
     study = [i for i in items if i.explain and i.gold]
-    pairs = [(support_score(answerer, a.explain, b.gold[0]), a.id == b.id, ia, ib)
+    pairs = [(answerer.support_score(a.explain, b.gold[0]), a.id == b.id, ia, ib)
              for ia, a in enumerate(study) for ib, b in enumerate(study)]  # fmt: skip
     scores, supported, first, second = (np.array(col) for col in zip(*pairs))
     cut = support_cut(scores, supported)
@@ -98,16 +99,14 @@ def calibrate_support(answerer, items) -> dict:
             "held_out_supported_kept": round(held_tpr, 4), "held_out_unsupported_rejected": round(held_tnr, 4)}
 
 
-def calibrate(settings: Settings, out: Path | None = None) -> dict:
-    from chatbot.answerer import CALIBRATION, Answerer
-    from evals.labelled import load_items
-
+def calibrate(settings: AnswerSettings, out: Path | None = None) -> dict:
     answerer = Answerer(settings.model_copy(update={"abstain_threshold": 0.0, "unknown_limit": 1.0}))
     rows = []
     for item in load_items():
         if item.abstain == "any":
             continue
-        score, unknown = answerer.features(item.question, item.history)
+        c = answerer.consider(item.question, item.history)
+        score, unknown = (c.candidates[0].score if c.candidates else 0.0), c.unknown_share
         rows.append((score, unknown, bool(item.abstain)))
     scores, unknown, abstain = (np.array(col) for col in zip(*rows))
     t, u = abstention_cuts(scores, unknown, abstain)

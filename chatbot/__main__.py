@@ -1,3 +1,0 @@
-from chatbot.cli import app
-
-app(prog_name="ivl")

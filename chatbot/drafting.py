@@ -1,0 +1,32 @@
+"""An extractive draft: the chosen sentences, ordered as they read (oldest source first when the sources
+differ), each a claim citing the chunk it was quoted from. The validator decides what survives."""
+
+from __future__ import annotations
+
+from chatbot.disagreement import differ, disagreements
+from chatbot.models import NOT_ADVICE, SOURCES_DIFFER, citation_from_chunk
+from chatbot.scoring import Candidate
+from chatbot.selection import select
+from chatbot.text import Lexicon
+from chatbot.validator import Claim, Draft
+
+
+def draft(
+    question: str, cands: list[Candidate], lexicon: Lexicon, threshold: float, max_sentences: int, mmr_lambda: float
+) -> Draft:
+    chosen = select(cands, threshold, max_sentences, mmr_lambda)
+    chosen += disagreements(chosen, cands, threshold)
+    differing = differ(chosen)
+    notices = [SOURCES_DIFFER] if differing else []
+    if lexicon.is_personal(question):
+        notices.append(NOT_ADVICE)
+    lead = chosen[0].source_id
+    if differing:  # oldest source first, so the figures read as a timeline
+        chosen.sort(key=lambda c: (str(c.chunk.metadata.get("date")), c.start))
+    else:
+        chosen.sort(key=lambda c: (c.source_id != lead, c.source_id, c.start))
+    claims, citations = [], {}
+    for n, c in enumerate(chosen, start=1):
+        citations[n] = citation_from_chunk(n, c.chunk.metadata, c.text, c.start, c.end)
+        claims.append(Claim(c.text, [n]))
+    return Draft(question, claims, citations, notices)

@@ -1,0 +1,46 @@
+"""A question as the answerer takes it: checked (text, not empty, not too long), and turned into the query
+that is searched (a follow-up joined to the question before it, orders and markup dropped, topic words
+left out unless they are all it asks about)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from chatbot.text import WORD, Lexicon, clean, strip_markup
+from ivl_index.errors import QuestionError
+
+
+def previous_questions(history: Iterable) -> list[str]:
+    """User turns from any history shape the callers use: strings, (user, bot) pairs, or role/content dicts."""
+    out = []
+    for turn in history or ():
+        if isinstance(turn, str):
+            out.append(turn)
+        elif isinstance(turn, dict) and turn.get("role") == "user" and isinstance(turn.get("content"), str):
+            out.append(turn["content"])
+        elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
+            out.append(turn[0])
+    return out
+
+
+def checked(question: str, max_chars: int) -> str:
+    """The question cleaned of control characters, or a QuestionError saying what to ask instead."""
+    if not isinstance(question, str):
+        raise QuestionError("Ask a question as text.")
+    q = clean(question)
+    if not WORD.search(q.lower()):
+        raise QuestionError("Ask a question about intravenous leiomyomatosis, e.g. “How is IVL treated?”")
+    if len(q) > max_chars:
+        raise QuestionError(
+            f"That question is {len(q):,} characters long; the limit is {max_chars:,}. "
+            "Ask the question on its own, without pasted documents."
+        )
+    return q
+
+
+def search_query(question: str, history: Iterable, lexicon: Lexicon) -> str:
+    """What is searched for a checked question. A follow-up ("and after radical surgery?") is searched
+    together with the question before it."""
+    earlier = previous_questions(history)
+    text = f"{earlier[-1]} {question}" if earlier and lexicon.is_followup(question) else question
+    return lexicon.focus(strip_markup(lexicon.strip_commands(text)))

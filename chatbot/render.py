@@ -1,0 +1,36 @@
+"""An answer's Markdown: each checked claim shown literally with its [n] markers, the dated list when the
+sources differ, and the not-advice line. Only the validator calls `render`: nothing unchecked is shown."""
+
+from __future__ import annotations
+
+import re
+
+from chatbot.models import NOT_ADVICE, SOURCES_DIFFER, Citation
+from chatbot.text import squash
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~]|^[-+](?= )|!(?=\[))")
+MARKER = re.compile(r"(?<!\\)\[(\d+)\]")
+
+
+def escape_markdown(text: str) -> str:
+    """Source text shown literally: no emphasis, links, images or HTML from a quote, and no fake [n]."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", squash(text))
+
+
+def render(claims: list[tuple[str, list[int]]], citations: dict[int, Citation], notices: list[str]) -> str:
+    """claims: (text, citation numbers) in order; citations by number."""
+    lines = [(escape_markdown(text), "".join(f"[{n}]" for n in cites), citations[cites[0]]) for text, cites in claims]
+    if SOURCES_DIFFER in notices:
+        body = f"*{SOURCES_DIFFER}*\n\n" + "\n".join(
+            f"- {text} {marks} — {escape_markdown(c.title)}, {c.date}" for text, marks, c in lines
+        )
+    else:
+        body = " ".join(f"{text} {marks}" for text, marks, _ in lines)
+    if NOT_ADVICE in notices:
+        body += f"\n\n*{NOT_ADVICE}*"
+    return body
+
+
+def markers(markdown: str) -> list[int]:
+    """The [n] markers in rendered Markdown (escaped brackets from quoted text are not markers)."""
+    return [int(n) for n in MARKER.findall(markdown)]

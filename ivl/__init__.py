@@ -1,0 +1,1 @@
+"""The top of the house: the `ivl` command (cli.py) and the Gradio chat (ui.py). Nothing imports this package."""

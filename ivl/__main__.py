@@ -1,0 +1,3 @@
+from ivl.cli import app
+
+app(prog_name="ivl")
