@@ -26,12 +26,11 @@ import yaml
 from langchain_core.embeddings import Embeddings
 
 from chatbot.answerer import Answerer
-from chatbot.models import Answer, citation_from_chunk
-from chatbot.render import escape_markdown
 from chatbot.settings import AnswerSettings
 from evals.checks import check
 from evals.labelled import load_items
 from evals.suite import index_chunks, summarize
+from evals.yardsticks import chunk_answer
 from ingest.chunking import chunk_document
 from ingest.loaders import load
 from ingest.onnx_export import ensure_onnx
@@ -78,13 +77,6 @@ def plain_rag(settings: AnswerSettings, embeddings):
     return store_.as_retriever(search_kwargs={"k": 4})
 
 
-def plain_answer(question: str, docs) -> Answer:
-    top = docs[0]
-    citation = citation_from_chunk(1, top.metadata, top.page_content)
-    return Answer(question=question, answer=f"{escape_markdown(top.page_content)} [1]", abstained=False,
-                  citations=[citation], sentences=[top.page_content])  # fmt: skip
-
-
 class Uncached(Embeddings):
     """An encoder without the product's question cache: the floor and the plain pipelines pay every embedding."""
 
@@ -120,7 +112,7 @@ def warm(settings: AnswerSettings, model_embeddings, repeats: int) -> dict:
             for name, rag in rags.items():
                 t, docs = _timed(lambda: rag.invoke(item.question))
                 times[name].append(t)
-            plain_answers[item.id] = plain_answer(item.question, docs)
+            plain_answers[item.id] = chunk_answer(item.question, docs[0])
             floor = _timed(lambda: chroma.query(query_embeddings=[encoder.embed_query(item.question)], n_results=4))  # noqa: E501
             times["floor"].append(floor[0])
         for k in runs:

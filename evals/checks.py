@@ -43,8 +43,13 @@ class Verdict:
     answer: str
     citations: list[dict]
     seconds: float
+    split: str = "tune"
+    register: str = ""
+    group: str = ""
+    words: int = 0  # words the answer quotes (0 when it abstains)
     facts_vital: bool | None = None  # None: not applicable (should abstain)
     fact_recall: float | None = None
+    missing_facts: list[str] = field(default_factory=list)  # the vital facts not found, by name
     expected_source: bool | None = None
     citation_valid: bool = True
     citation_faithful: bool = True
@@ -70,7 +75,8 @@ def check(item: Item, answer: Answer, chunks: dict[str, dict]) -> Verdict:
     v = Verdict(
         id=item.id, category=item.category, question=item.question, expected_abstain=item.abstain,
         abstained=answer.abstained, answer=answer.answer, citations=[c.model_dump() for c in answer.citations],
-        seconds=answer.seconds,
+        seconds=answer.seconds, split=item.split, register=item.register, group=item.group,
+        words=0 if answer.abstained else sum(len(s.split()) for s in answer.sentences),
     )  # fmt: skip
     by_n = {c.n: c for c in answer.citations}
     # Validity: every sentence carries a marker that resolves; every marker resolves; nothing cited is unused.
@@ -108,11 +114,14 @@ def check(item: Item, answer: Answer, chunks: dict[str, dict]) -> Verdict:
         v.problems.append("an abstention carries citations")
     if item.abstain is False:
         found = [f.found_in(answer.answer) for f in item.facts]
-        v.facts_vital = all(ok for ok, f in zip(found, item.facts) if f.vital)
+        v.missing_facts = [f.label for ok, f in zip(found, item.facts) if f.vital and not ok]
+        v.facts_vital = not v.missing_facts
         v.fact_recall = sum(found) / len(found) if found else 1.0
         v.expected_source = not item.sources or any(c.source_id in item.sources for c in answer.citations)
-        if not v.facts_vital:
-            v.problems.append("missing a vital fact")
+        if v.abstained:
+            v.problems.append("abstained on a question the sources answer")
+        elif not v.facts_vital:
+            v.problems.append(f"missing {', '.join(v.missing_facts)}")
         if not v.expected_source:
             v.problems.append("does not cite an expected source")
     v.must_not_say = [p for p in item.must_not_say if re.search(p, answer.answer, re.IGNORECASE)]

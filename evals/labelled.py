@@ -1,14 +1,21 @@
-"""The labelled question set (evals/questions.yaml), parsed once into typed items."""
+"""The labelled question set, parsed once into typed items: `questions.yaml` is the `tune` split (everything
+may be fitted on it), `questions-test.yaml` the frozen `test` split (nothing is fitted on it; `ivl eval` gates
+on it). The two are split by paraphrase group: no group is on both sides (a test checks it)."""
 
 from __future__ import annotations
 
 import re
+import warnings
 from functools import cache
 from importlib.resources import files
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+Split = Literal["tune", "test"]
+SPLIT_FILES: dict[str, str] = {"tune": "questions.yaml", "test": "questions-test.yaml"}
+REGISTERS = ("clinician", "lay", "student")
 
 
 class Fact(BaseModel):
@@ -17,6 +24,16 @@ class Fact(BaseModel):
     number: float | None = None
     tolerance: float = 0.0
     vital: bool = True
+    name: str = Field("", description="how a report names the fact; by default its first alias or its number")
+
+    @property
+    def label(self) -> str:
+        """'75', 'surgical resection': what a maintainer reads when the fact is missing."""
+        if self.name:
+            return self.name
+        if self.number is not None:
+            return f"{self.number:g}"
+        return re.sub(r"\\b|\[- \]\?|[\\^$()?]", "", self.any[0]) if self.any else "?"
 
     def found_in(self, text: str) -> bool:
         if self.number is not None:
@@ -25,22 +42,34 @@ class Fact(BaseModel):
         return any(re.search(p, text, re.IGNORECASE) for p in self.any)
 
 
-class Item(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str
-    category: str
-    question: str
-    history: list[str] = Field(default_factory=list)
-    facts: list[Fact] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
-    gold: list[str] = Field(default_factory=list)
-    abstain: bool | Literal["any"] = False
-    must_not_say: list[str] = Field(default_factory=list)
-    study: bool = False
-    explain: str = ""
+with warnings.catch_warnings():
+    # `register` shadows ABCMeta.register, a class-level method items never use; the field keeps its plain name.
+    warnings.filterwarnings("ignore", message='Field name "register"')
+
+    class Item(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        id: str
+        group: str = Field(description="paraphrase group: the items that ask the same thing in different ways")
+        register: Literal["clinician", "lay", "student"]
+        split: Split = "tune"  # set from the file the item is in
+        category: str
+        question: str
+        history: list[str] = Field(default_factory=list)
+        facts: list[Fact] = Field(default_factory=list)
+        sources: list[str] = Field(default_factory=list)
+        gold: list[str] = Field(default_factory=list)
+        abstain: bool | Literal["any"] = False
+        must_not_say: list[str] = Field(default_factory=list)
+        study: bool = False
+        explain: str = ""
 
 
 @cache
-def load_items() -> tuple[Item, ...]:
-    raw = yaml.safe_load(files("evals").joinpath("questions.yaml").read_text(encoding="utf-8"))
-    return tuple(Item.model_validate(entry) for entry in raw)
+def _load(split: Split) -> tuple[Item, ...]:
+    raw = yaml.safe_load(files("evals").joinpath(SPLIT_FILES[split]).read_text(encoding="utf-8"))
+    return tuple(Item.model_validate(entry | {"split": split}) for entry in raw)
+
+
+def load_items(split: Split | None = None) -> tuple[Item, ...]:
+    """The items of one split, or of both (tune first)."""
+    return _load(split) if split else _load("tune") + _load("test")

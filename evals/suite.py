@@ -1,7 +1,9 @@
-"""`ivl eval`: the labelled questions through the product and two baselines, scored, reported, compared.
+"""`ivl eval`: the labelled questions through the product, its retrieval ablations and two yardsticks, scored
+per split (tune, test), register and category, reported, gated on test and compared with a baseline.
 
-Variants share one model and one index; only the fusion weights differ (dense only, BM25 only, hybrid),
-so the report shows what each retrieval choice buys, in answers and in retrieval metrics.
+Variants share one model and one index: the product (hybrid), dense only, BM25 only (only the fusion
+weights differ), `top-chunk` (the first retrieved chunk as the answer) and `top-sentences` (the 4
+best-scored sentences, never abstaining), so every figure reads against something simple.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from chatbot.answerer import Answerer
 from chatbot.settings import AnswerSettings
 from chatbot.text import squash
 from evals.checks import Verdict, check
-from evals.labelled import Item, load_items
+from evals.labelled import SPLIT_FILES, Item, load_items
+from evals.yardsticks import TopChunk, TopSentences
 from ivl_index.errors import UserError
 from ivl_index.settings import REPO_ROOT
 
-VARIANTS = {"hybrid": (None, None), "dense": (1.0, 0.0), "bm25": (0.0, 1.0)}
+PRODUCT, GATED = "hybrid", "test"
+SPLITS = ("tune", "test")
+ABLATIONS = {"dense": (1.0, 0.0), "bm25": (0.0, 1.0)}  # the product with one retriever only
 THRESHOLDS = Path(__file__).with_name("thresholds.yaml")
 
 
@@ -66,7 +71,8 @@ def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: di
 
     queries = {i.id: i.question for i in items if i.id in relevant}
     evaluator = InformationRetrievalEvaluator(
-        queries=queries, corpus={cid: c["text"] for cid, c in chunks.items()}, relevant_docs=relevant,
+        queries=queries, corpus={cid: c["text"] for cid, c in chunks.items()},
+        relevant_docs={q: relevant[q] for q in queries},
         mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 5], precision_recall_at_k=[1, 5, 10], map_at_k=[10],
         write_csv=False,
     )  # fmt: skip
@@ -87,18 +93,26 @@ def summarize(verdicts: list[Verdict]) -> dict:
     answerable = [v for v in verdicts if v.expected_abstain is False]
     unanswerable = [v for v in verdicts if v.expected_abstain is True]
     abstained = [v for v in verdicts if v.abstained and v.expected_abstain != "any"]
-    seconds = [v.seconds for v in verdicts]
+    traps = [v for v in verdicts if v.category == "false-premise"]
+    words = [v.words for v in verdicts if not v.abstained]
+    seconds = [v.seconds for v in verdicts] or [0.0]
     return {
         "questions": len(verdicts),
         "pass_rate": _mean(v.passed for v in verdicts),
+        "answerable": len(answerable),
+        "answerable_right": _mean(v.passed for v in answerable),
         "key_facts_vital": _mean(v.facts_vital for v in answerable),
         "key_fact_recall": _mean(v.fact_recall for v in answerable),
         "expected_source": _mean(v.expected_source for v in answerable),
+        "false_abstention_rate": _mean(v.abstained for v in answerable) if answerable else 0.0,
         "citation_validity": _mean(v.citation_valid for v in verdicts),
         "citation_faithfulness": _mean(v.citation_faithful for v in verdicts),
         "abstention_recall": _mean(v.abstained for v in unanswerable),
         "abstention_precision": _mean(v.expected_abstain is True for v in abstained) if abstained else 1.0,
+        "abstentions_and_traps_right": _mean(v.passed for v in unanswerable + traps),
         "must_not_say_violations": sum(bool(v.must_not_say) for v in verdicts),
+        "answer_words_median": float(np.median(words)) if words else 0.0,
+        "answer_words_p90": float(np.percentile(words, 90)) if words else 0.0,
         "latency_p50_ms": round(float(np.percentile(seconds, 50)) * 1000, 1),
         "latency_p95_ms": round(float(np.percentile(seconds, 95)) * 1000, 1),
     }
@@ -109,11 +123,12 @@ def _mean(values) -> float:
     return round(sum(values) / len(values), 4) if values else 1.0
 
 
-def by_category(verdicts: list[Verdict]) -> dict[str, dict]:
-    cats: dict[str, list[Verdict]] = {}
+def by_key(verdicts: list[Verdict], key: str) -> dict[str, dict]:
+    """summarize() for each value of a verdict field (register, category)."""
+    groups: dict[str, list[Verdict]] = {}
     for v in verdicts:
-        cats.setdefault(v.category, []).append(v)
-    return {c: {"questions": len(vs), "pass_rate": _mean(v.passed for v in vs)} for c, vs in sorted(cats.items())}
+        groups.setdefault(getattr(v, key), []).append(v)
+    return {name: summarize(vs) for name, vs in sorted(groups.items())}
 
 
 def manifest(settings: AnswerSettings) -> dict:
@@ -127,7 +142,7 @@ def manifest(settings: AnswerSettings) -> dict:
         commit, dirty = "", False
     return {
         "corpus_sha256": corpus.hexdigest(),
-        "questions_sha256": hashlib.sha256(Path(__file__).with_name("questions.yaml").read_bytes()).hexdigest(),
+        "questions_sha256": {split: hashlib.sha256(Path(__file__).with_name(name).read_bytes()).hexdigest() for split, name in SPLIT_FILES.items()},
         "embedding_model": settings.embedding_model,
         "git_commit": commit or "unknown",
         "git_dirty": dirty,
@@ -136,29 +151,41 @@ def manifest(settings: AnswerSettings) -> dict:
     }
 
 
-def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, variants=VARIANTS, llm=None) -> dict:
-    """llm: an LLMAnswerer to score as an extra variant ("llm") beside the extractive ones."""
+def make_variants(base: Answerer, settings: AnswerSettings, llm=None) -> dict:
+    """name -> answerer: the product, its retrieval ablations, the yardsticks, and the LLM path if given."""
+    runs = {"hybrid": base}
+    for name, (wd, wb) in ABLATIONS.items():
+        runs[name] = Answerer(settings.model_copy(update={"weight_dense": wd, "weight_bm25": wb}), base.encoder)
+    runs |= {"top-chunk": TopChunk(base), "top-sentences": TopSentences(base)}
+    return runs | ({"llm": llm} if llm else {})
+
+
+def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, llm=None, only=None) -> dict:
+    """Every labelled item (tune and test) through every variant; figures per split, register and category.
+    llm: an LLMAnswerer to score as an extra variant ("llm"); only: names of the variants to run."""
     started = time.perf_counter()
     items = load_items()
     base = Answerer(settings, embeddings)
     chunks = index_chunks(base)
     relevant = lint(items, chunks)
     results: dict = {"manifest": manifest(settings), "variants": {}}
-    runs = {name: weights for name, weights in variants.items()} | ({"llm": (None, None)} if llm else {})
-    for name, (wd, wb) in runs.items():
-        answerer = llm if name == "llm" else base
-        if wd is not None:
-            answerer = Answerer(settings.model_copy(update={"weight_dense": wd, "weight_bm25": wb}), base.encoder)
+    for name, answerer in make_variants(base, settings, llm).items():
+        if only and name not in only:
+            continue
         base.encoder.clear_cache()  # each variant pays for its own query embeddings
         verdicts = []
         for item in tqdm(items, desc=f"eval {name}", disable=not progress, leave=False):
             verdicts.append(check(item, answerer.answer(item.question, item.history), chunks))
-        results["variants"][name] = {
-            "summary": summarize(verdicts),
-            "retrieval": retrieval_metrics(answerer, items, relevant, chunks),
-            "categories": by_category(verdicts),
-            "questions": [v.json() for v in verdicts],
-        }
+        splits = {}
+        for split in SPLITS:
+            mine = [v for v in verdicts if v.split == split]
+            splits[split] = {
+                "summary": summarize(mine),
+                "retrieval": retrieval_metrics(answerer, [i for i in items if i.split == split], relevant, chunks),
+                "registers": by_key(mine, "register"),
+                "categories": by_key(mine, "category"),
+            }
+        results["variants"][name] = {"splits": splits, "questions": [v.json() for v in verdicts]}
     results["chunks"] = chunks
     results["seconds"] = round(time.perf_counter() - started, 2)
     return results
@@ -168,11 +195,17 @@ def load_thresholds() -> dict:
     return yaml.safe_load(THRESHOLDS.read_text(encoding="utf-8"))
 
 
+def gated(results: dict) -> dict:
+    """The figures the gate reads: the product on the test split, answers and retrieval together."""
+    test = results["variants"][PRODUCT]["splits"][GATED]
+    return test["summary"] | test["retrieval"]
+
+
 def gate(results: dict, baseline: dict | None = None) -> list[str]:
-    """Failures: a product metric under its threshold, or (with a baseline) a metric or a question that got worse."""
+    """Failures, on the test split: a product metric past its threshold, or (with a baseline) a metric or a test
+    question that got worse."""
     config = load_thresholds()
-    product = results["variants"]["hybrid"]
-    metrics = product["summary"] | product["retrieval"]
+    metrics = gated(results)
     failures = []
     for name, rule in config["minimum"].items():
         if metrics[name] < rule:
@@ -181,8 +214,7 @@ def gate(results: dict, baseline: dict | None = None) -> list[str]:
         if metrics[name] > rule:
             failures.append(f"{name} = {metrics[name]} is above the threshold {rule}")
     if baseline:
-        old = baseline["variants"]["hybrid"]
-        old_metrics = old["summary"] | old["retrieval"]
+        old_metrics = gated(baseline)
         tolerance = config.get("regression_tolerance", 0.0)
         for name in config["no_regression"]:
             if name in old_metrics and metrics[name] < old_metrics[name] - tolerance:
@@ -193,11 +225,12 @@ def gate(results: dict, baseline: dict | None = None) -> list[str]:
 
 
 def newly_failing(results: dict, baseline: dict) -> list[str]:
-    before = {q["id"]: q["passed"] for q in baseline["variants"]["hybrid"]["questions"]}
-    return [q["id"] for q in results["variants"]["hybrid"]["questions"] if before.get(q["id"]) and not q["passed"]]
+    """Test questions that passed in the baseline and fail now."""
+    before = {q["id"]: q["passed"] for q in baseline["variants"][PRODUCT]["questions"]}
+    now = results["variants"][PRODUCT]["questions"]
+    return [q["id"] for q in now if q["split"] == GATED and before.get(q["id"]) and not q["passed"]]
 
 
 def deltas(results: dict, baseline: dict) -> dict[str, tuple[float, float]]:
-    now = results["variants"]["hybrid"]["summary"] | results["variants"]["hybrid"]["retrieval"]
-    old = baseline["variants"]["hybrid"]["summary"] | baseline["variants"]["hybrid"]["retrieval"]
+    now, old = gated(results), gated(baseline)
     return {k: (old[k], now[k]) for k in now if k in old and isinstance(now[k], (int, float))}

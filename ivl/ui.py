@@ -232,7 +232,7 @@ def build_app(answerer, settings: Settings):
     handlers = Handlers(answerer, settings, feedback=feedback)
     docs = source_documents(answerer)
     by_title = {d.title: d for d in docs}
-    study_items = {i.question: i for i in load_items() if i.study}
+    study_items = {i.question: i for i in load_items("tune") if i.study}
 
     with gr.Blocks(title="IVL literature chatbot", analytics_enabled=False) as demo:
         session = gr.State(Handlers.new_session())

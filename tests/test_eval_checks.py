@@ -17,7 +17,7 @@ from evals.suite import LintError, index_chunks, lint
 
 RECURRENCE = "Post-IVL recurrence rates range from 16.6 to 30.0%, rendering long-term follow-up critical"
 GARD_RARE = "IVL is rare, with only about 200 cases reported in the medical literature."
-ITEM = Item(id="t", category="test", question="q", facts=[{"number": 16.6, "vital": True}], sources=["zhao-tian-2026"])
+ITEM = Item(id="t", group="g", register="student", category="test", question="q", facts=[{"number": 16.6, "vital": True}], sources=["zhao-tian-2026"])
 
 
 @pytest.fixture(scope="module")
@@ -103,15 +103,30 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
     assert first.returncode == 0, first.stderr[-2000:]
     assert "all thresholds met" in first.stderr
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {"hybrid", "dense", "bm25"} == set(results["variants"])
+    assert {"hybrid", "dense", "bm25", "top-chunk", "top-sentences"} == set(results["variants"])
+    for variant in results["variants"].values():  # tune and test apart, per register, with answer lengths
+        for split in ("tune", "test"):
+            assert set(variant["splits"][split]["registers"]) == {"clinician", "lay", "student"}
+            for figures in [variant["splits"][split]["summary"], *variant["splits"][split]["registers"].values()]:
+                assert {"answerable_right", "expected_source", "false_abstention_rate", "answer_words_median",
+                        "answer_words_p90", "abstention_precision", "abstention_recall"} <= set(figures)  # fmt: skip
     assert results["manifest"]["corpus_sha256"] and results["manifest"]["embedding_model"]
-    html = (tmp_path / "report.html").read_text()
-    assert "<mark>" in html and "<svg" in html and "http" not in html.split("<h2>Metrics")[0].split("Manifest")[0]
-    # A baseline in which a question that fails now had passed, and a metric was higher.
     hybrid = results["variants"]["hybrid"]
-    failing = next(q for q in hybrid["questions"] if not q["passed"])
+    failing = next(q for q in hybrid["questions"] if not q["passed"] and q["split"] == "test" and q["missing_facts"])
+    # The terminal ends with the failing test questions, each with the facts it missed, by name.
+    assert f"failing {failing['id']}" in first.stderr and failing["missing_facts"][0] in first.stderr
+    html = (tmp_path / "report.html").read_text()
+    head = html.split("<h2>Metrics by variant")[0]
+    assert head.index("Gate") < head.index("by register") < head.index("Failing test questions")
+    assert html.index("<h2>Manifest") > html.index("<h2>Questions") and 'id="only-failing"' in html
+    assert "<mark>" in html and "<svg" in html and "http" not in head
+    # A correct abstention is not shown as a failure.
+    right = next(q for q in hybrid["questions"] if q["expected_abstain"] is True and q["abstained"])
+    shown = html.split(f'id="{right["id"]}"')[1].split("</details>")[0]
+    assert 'class="bad"' not in shown and 'class="ok">abstained: yes' in shown
+    # A baseline in which a test question that fails now had passed, and a metric was higher.
     failing["passed"] = True
-    hybrid["summary"]["key_fact_recall"] += 0.05
+    hybrid["splits"]["test"]["summary"]["key_fact_recall"] += 0.05
     (tmp_path / "better.json").write_text(json.dumps(results))
     second = run("--baseline", str(tmp_path / "better.json"))
     assert second.returncode == 1
