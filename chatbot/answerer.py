@@ -105,7 +105,7 @@ class Answerer:
 
     def _consider(self, q: str, history: Iterable) -> Considered:
         view, s = self.view, self.settings
-        query = search_query(q, history, self.lexicon)
+        query = search_query(q, history, self.lexicon, view.speller)
         ranked = list(view.retriever.invoke(query))
         chunks = ranked[: s.k_final]
         qvec = np.asarray(view.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)

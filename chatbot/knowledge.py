@@ -13,7 +13,8 @@ from langchain_core.documents import Document
 
 from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import AnswerSettings
-from chatbot.text import Lexicon
+from chatbot.spelling import LETTERS, Speller
+from chatbot.text import STOP, Lexicon
 from ivl_index import store
 from ivl_index.onnx_encoder import query_embeddings
 from ivl_index.sentences import chunk_sentences, sentence_location
@@ -46,6 +47,8 @@ class IndexView:
         n = max(len(self.docs), 1)
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unknown_idf = math.log(1 + n)
+        corpus_words = {w.lower() for d in self.docs for w in LETTERS.findall(d.page_content)}
+        self.speller = Speller(corpus_words, known={*STOP, *lexicon.spellings, *lexicon.expansions})
         # Splitting, fetching and stemming on every question was over a third of the answer time (profiled).
         self.chunk_sentence_spans: dict[str, list[tuple[str, Span]]] = {}
         self.rows: OrderedDict[str, Row] = OrderedDict()  # sentence id -> row, LRU

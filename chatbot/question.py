@@ -4,10 +4,14 @@ left out unless they are all it asks about)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
+from chatbot.spelling import Speller
 from chatbot.text import WORD, Lexicon, clean, strip_markup
 from ivl_index.errors import QuestionError
+
+AGE = re.compile(r"\b(\d{1,3}) ?(?:f|yo|y/o|yof|yo f|year old f)\b", re.IGNORECASE)  # "48F" -> "48-year-old woman"
 
 
 def previous_questions(history: Iterable) -> list[str]:
@@ -38,9 +42,10 @@ def checked(question: str, max_chars: int) -> str:
     return q
 
 
-def search_query(question: str, history: Iterable, lexicon: Lexicon) -> str:
+def search_query(question: str, history: Iterable, lexicon: Lexicon, speller: Speller) -> str:
     """What is searched for a checked question. A follow-up ("and after radical surgery?") is searched
-    together with the question before it."""
+    together with the question before it; shorthand ages are spelled out and misspelt words corrected."""
     earlier = previous_questions(history)
     text = f"{earlier[-1]} {question}" if earlier and lexicon.is_followup(question) else question
+    text = speller.correct(AGE.sub(r"\1-year-old woman", text))
     return lexicon.focus(strip_markup(lexicon.strip_commands(text)))

@@ -24,7 +24,9 @@ STOP = frozenset(
     "tell explain describe please know much many often usually typically there's what's it's get got gets "
     "call called happen happens happened look looks like done need needs give go goes make made way ways kind "
     "sort thing things come comes back mean means able take takes want wants ever really exactly actually "
-    "someone people person anyone anything something say says said".split()
+    "someone people person anyone anything something say says said "
+    # chat shorthand that carries no content
+    "u ur r ppl pls plz im ive idk lol thx thru cuz".split()
 )
 
 

@@ -54,12 +54,7 @@ def test_every_sentence_is_cited_and_every_quote_is_verbatim(answerer):
 
 @pytest.mark.parametrize(
     "question",
-    ["What is the 5-year survival rate of IVL?",
-     # Refitted on the 324 tune questions, the unknown-word limit rose (0.39 -> 0.44) and this near-domain
-     # question is answered with a neighbouring sentence ("anti-estrogen therapy, such as tamoxifen, has also
-     # been suggested"): the failure class issue 16 fixes. Strict, so the fix shows up.
-     pytest.param("What dose of tamoxifen is recommended for IVL?",
-                  marks=pytest.mark.xfail(strict=True, reason="near-domain question answered with a neighbour: issue 16")),
+    ["What is the 5-year survival rate of IVL?", "What dose of tamoxifen is recommended for IVL?",
      "What is the capital of France?", "zxq vbnm plok"],
 )  # fmt: skip
 def test_abstains_with_one_fixed_sentence(answerer, question):
