@@ -28,14 +28,15 @@ class Speller:
         low = word.lower()
         if len(low) < SHORTEST or low in self.known:
             return word
-        if low not in self.cache:
+        fixed = self.cache.get(low)
+        if fixed is None:
             if len(self.cache) > 50_000:  # a server meets unbounded distinct words; keep memory bounded
                 self.cache.clear()
             best = None
             if zipf_frequency(low, "en") < ENGLISH:
                 best = process.extractOne(low, self.vocabulary, scorer=fuzz.ratio, score_cutoff=SIMILAR)
-            self.cache[low] = best[0] if best else word
-        return self.cache[low]
+            fixed = self.cache[low] = best[0] if best else word
+        return fixed  # never re-read from the cache: another chat worker may have just cleared it
 
     def correct(self, text: str) -> str:
         """The text with each misspelt word replaced by the corpus word it most resembles."""
