@@ -23,7 +23,7 @@ from chatbot.drafting import draft
 from chatbot.knowledge import IndexView
 from chatbot.models import Answer, Retrieval
 from chatbot.question import checked, search_query
-from chatbot.scoring import Candidate, candidates, unknown_share
+from chatbot.scoring import Candidate, candidates, term_groups, unknown_share
 from chatbot.settings import AnswerSettings
 from chatbot.text import Lexicon
 from chatbot.validator import validate
@@ -109,8 +109,9 @@ class Answerer:
         ranked = list(view.retriever.invoke(query))
         chunks = ranked[: s.k_final]
         qvec = np.asarray(view.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)
-        cands = candidates(query, qvec, chunks, view, self.lexicon, s.k_sentences, s.similarity_weight)  # adds chunks
-        unknown = unknown_share(query, self.lexicon, view)
+        groups = term_groups(query, self.lexicon, view)
+        cands = candidates(groups, qvec, chunks, view, s.k_sentences, s.similarity_weight)  # adds chunks
+        unknown = unknown_share(groups, view)
         abstains = self.abstention.abstains(cands[0].score if cands else None, unknown)
         return Considered(Retrieval(q, query, ranked, chunks), cands, unknown, abstains)
 

@@ -39,26 +39,25 @@ def term_groups(text: str, lexicon: Lexicon, view: IndexView) -> list[tuple[set[
     return groups
 
 
-def unknown_share(query: str, lexicon: Lexicon, view: IndexView) -> float:
-    """Share of the question's weight in words the corpus never uses ("survival", "France")."""
-    groups = term_groups(query, lexicon, view)
+def unknown_share(groups: list[tuple[set[str], float]], view: IndexView) -> float:
+    """Share of the question's weight (its term groups) in words the corpus never uses ("survival", "France")."""
     total = sum(w for _, w in groups) or 1.0
     return sum(w for stems, w in groups if not stems & view.idf.keys()) / total
 
 
 def candidates(
-    query: str, qvec: np.ndarray, chunks: list[Document], view: IndexView, lexicon: Lexicon, k_sentences: int,
-    similarity_weight: float,
+    groups: list[tuple[set[str], float]], qvec: np.ndarray, chunks: list[Document], view: IndexView,
+    k_sentences: int, similarity_weight: float,
 ) -> list[Candidate]:
     """Sentences of the retrieved chunks, plus the sentences nearest the question in their own right
     (a one-line fact can drown in a chunk about something else), best first; `chunks` grows by the chunks
-    those sentences come from, so every candidate has a retrieved passage to cite."""
+    those sentences come from, so every candidate has a retrieved passage to cite. groups: the question's
+    term groups (term_groups), computed once per question for this and unknown_share."""
     spans = {key: span for c in chunks for key, span in view.sentence_spans(c)}
     if k_sentences:
         for key, span in view.near_sentences(qvec, k_sentences).items():
             spans.setdefault(key, span)
     rows = view.sentence_rows(spans)
-    groups = term_groups(query, lexicon, view)
     total = sum(w for _, w in groups) or 1.0
     w = similarity_weight
     out = []
