@@ -1,5 +1,5 @@
-"""The one place abstention lives: the calibrated thresholds, the decision, and the abstained answer.
-`ivl calibrate` (evals/calibrate.py) fits the thresholds; everything that answers asks `Abstention`."""
+"""The one place abstention lives: the calibrated models, the decision, and the abstained answer.
+`ivl calibrate` (evals/calibrate.py) fits them; everything that answers asks `Abstention`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import json
 from dataclasses import dataclass
 from importlib.resources import files
 
+import numpy as np
+
 from chatbot.models import ABSTAIN, COVERAGE, Answer
+from chatbot.ranker import QUESTION_FEATURES, SENTENCE_FEATURES, Logistic
 from chatbot.settings import AnswerSettings
 from ivl_index.errors import CalibrationMissing
 
@@ -15,30 +18,49 @@ CALIBRATION = files("chatbot").joinpath("data/calibration.json")
 
 
 def calibration() -> dict:
-    """The abstention thresholds `ivl calibrate` chose on the labelled questions."""
+    """What `ivl calibrate` fitted on the labelled questions."""
     try:
-        return json.loads(CALIBRATION.read_text(encoding="utf-8"))
+        data = json.loads(CALIBRATION.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CalibrationMissing(f"{CALIBRATION} is missing; run `ivl calibrate` to create it") from None
+    if not {"ranker", "abstention", "composition"} <= data.keys():
+        raise CalibrationMissing(f"{CALIBRATION} is from an older version; run `ivl calibrate` to refit it")
+    return data
 
 
 @dataclass(frozen=True)
 class Abstention:
-    abstain_below: float  # best sentence score under which the sources do not answer
-    unknown_above: float  # share of the question's weight in words the corpus never uses
+    ranker: Logistic  # P(a sentence answers the question)
+    answerable: Logistic  # P(the sources answer the question), from the ranked candidates
+    answer_at: float  # the answer abstains below this P(answerable)
+    add_at: float  # a further sentence joins the answer from this ranker probability
+    part_at: float  # ... the best sentence for a part of the question not yet answered, from this one
+    other_source_at: float  # ... or from this one, when it brings the other source
     support: float  # LLM path: support score a paraphrase needs (1.0 = verbatim only)
 
     @staticmethod
-    def from_settings(settings: AnswerSettings) -> Abstention:
-        """Settings win over the calibrated values (a maintainer trying a threshold)."""
-        calibrated = calibration()
-        below = settings.abstain_threshold if settings.abstain_threshold is not None else calibrated["abstain_below"]
-        unknown = settings.unknown_limit if settings.unknown_limit is not None else calibrated["unknown_above"]
-        return Abstention(below, unknown, calibrated.get("support_threshold", 1.0))
+    def from_settings(settings: AnswerSettings, fitted: dict | None = None) -> Abstention:
+        """The calibrated models; a set IVL_ABSTAIN_THRESHOLD wins over the calibrated cut (a maintainer trying
+        one). fitted: a calibration being made (evals/calibrate.py) instead of the shipped file."""
+        c = fitted or calibration()
+        try:
+            ranker = Logistic.from_dict(c["ranker"], SENTENCE_FEATURES)
+            answerable = Logistic.from_dict(c["abstention"], QUESTION_FEATURES)
+        except ValueError as err:
+            raise CalibrationMissing(f"{CALIBRATION}: {err}; run `ivl calibrate` to refit it") from None
+        cut = settings.abstain_threshold if settings.abstain_threshold is not None else c["abstention"]["answer_at"]
+        comp = c["composition"]
+        return Abstention(
+            ranker, answerable, cut, comp["add_at"], comp["part_at"], comp["other_source_at"],
+            c.get("support_threshold", 1.0),
+        )
 
-    def abstains(self, best_score: float | None, unknown_share: float) -> bool:
-        """best_score: the best candidate sentence's, None when there is no candidate."""
-        return best_score is None or best_score < self.abstain_below or unknown_share > self.unknown_above
+    def answerable_probability(self, question_row: np.ndarray) -> float:
+        return float(self.answerable.probability(question_row)[0])
+
+    def abstains(self, p_answerable: float | None) -> bool:
+        """p_answerable: None when there is no candidate sentence at all."""
+        return p_answerable is None or p_answerable < self.answer_at
 
 
 def abstained(question: str, seconds: float = 0.0) -> Answer:

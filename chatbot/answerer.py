@@ -1,9 +1,10 @@
 """The built-in answerer: the sources' own sentences, chosen for the question, each one cited.
 
-No language model runs here, so an answer is made of quoted sentences: retrieve chunks (hybrid search),
-score their sentences (scoring.py), abstain below the calibrated thresholds (abstention.py), otherwise
-choose a few (selection.py, disagreement.py), draft them in reading order (drafting.py) and pass the draft
-through the validator, which renders only what it could check.
+No language model runs here, so an answer is made of quoted sentences: read what the question asks for
+(analysis.py), retrieve chunks (hybrid search), measure their sentences (scoring.py), rank them with the
+fitted ranker (ranker.py), abstain by the calibrated decision (abstention.py), otherwise compose an answer
+(composition.py, disagreement.py), draft it in reading order (drafting.py) and pass the draft through the
+validator, which renders only what it could check.
 
 The public surface, shared with the LLM answerer (chatbot/llm.py), is what the CLI, the chat, the evals and
 the bench use: `answer`, `stream`, `retrieve`, `chunks`, `clear_cache`, and `encoder`.
@@ -14,39 +15,66 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from langchain_core.documents import Document
 
 from chatbot.abstention import Abstention, abstained
+from chatbot.analysis import Analysis, analyse
 from chatbot.drafting import draft
 from chatbot.knowledge import IndexView
 from chatbot.models import Answer, Retrieval
 from chatbot.question import checked, search_query
-from chatbot.scoring import Candidate, candidates, term_groups, unknown_share
+from chatbot.ranker import question_features, rank, sentence_features
+from chatbot.scoring import Candidate, Group, candidates, term_groups, unknown_shares
 from chatbot.settings import AnswerSettings
 from chatbot.text import Lexicon
 from chatbot.validator import validate
+from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import KnowledgeBaseUnavailable, UserError
 
 
 @dataclass
-class Considered:
-    """A question after retrieval and scoring: what was searched and found, the candidate sentences (best
-    first), and whether the answer abstains."""
+class Gathered:
+    """A question after retrieval, before the fitted models: what was searched and found, what the question
+    asks for, its candidate sentences (in retrieval order) and the features the models read."""
 
     retrieval: Retrieval
+    analysis: Analysis
     candidates: list[Candidate]
-    unknown_share: float
+    groups: list[Group]  # the question's words, what counts as each, and their weights
+    parts: list[list[Group]]  # the term groups of each part of the question
+    sentence_rows: np.ndarray  # ranker features, one row per candidate
+    unknown: tuple[float, float]  # the question's weight in words the corpus never uses: (rare, everyday) English
+
+
+@dataclass
+class Considered:
+    """A gathered question ranked and decided: candidates best first, P(the sources answer it), abstention."""
+
+    gathered: Gathered
+    candidates: list[Candidate]
+    answerable: float
     abstains: bool
+
+    @property
+    def retrieval(self) -> Retrieval:
+        return self.gathered.retrieval
 
 
 class Answerer:
-    def __init__(self, settings: AnswerSettings, embeddings=None):
+    def __init__(self, settings: AnswerSettings, embeddings=None, fitted: dict | None = None):
+        """fitted: a calibration being made (evals/calibrate.py) instead of the shipped one."""
         self.settings = settings
         self.lexicon = Lexicon.load()
         self.view = IndexView(settings, self.lexicon, embeddings)
-        self.abstention = Abstention.from_settings(settings)
+        self.fitted = fitted
+
+    @cached_property
+    def abstention(self) -> Abstention:
+        """Loaded on first use, so that `ivl calibrate` can gather features before any calibration exists."""
+        return Abstention.from_settings(self.settings, self.fitted)
 
     @property
     def encoder(self):
@@ -62,8 +90,7 @@ class Answerer:
         if c.abstains:
             result = abstained(q)
         else:
-            s = self.settings
-            d = draft(q, c.candidates, self.lexicon, self.abstention.abstain_below, s.answer_max_sentences, s.mmr_lambda)
+            d = draft(q, c.candidates, c.gathered.parts, self.lexicon, self.abstention, self.settings)
             result = validate(d, {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks})
         result.seconds = round(time.perf_counter() - started, 4)
         return result
@@ -74,7 +101,7 @@ class Answerer:
 
     def retrieve(self, question: str, history: Iterable = ()) -> Retrieval:
         """The query the product searched for this question and the chunks it found (the evals score these)."""
-        return self.consider(question, history).retrieval
+        return self.gather(question, history).retrieval
 
     def chunks(self) -> list[Document]:
         """Every chunk of the index in service."""
@@ -88,13 +115,21 @@ class Answerer:
     # -- used by the LLM answerer and by calibration ------------------------------------------------------------
 
     def consider(self, question: str, history: Iterable = ()) -> Considered:
-        """Check the question, follow an index switch, retrieve, score and decide abstention; a lost index or
-        server becomes one clear error."""
+        """Gather, rank the candidates with the fitted ranker and decide abstention."""
+        g = self.gather(question, history)
+        a = self.abstention
+        ranked = rank(g.candidates, g.sentence_rows, a.ranker)
+        p = a.answerable_probability(question_features(ranked, g.analysis, g.groups, g.unknown)) if ranked else None
+        return Considered(g, ranked, p or 0.0, a.abstains(p))
+
+    def gather(self, question: str, history: Iterable = ()) -> Gathered:
+        """Check the question, follow an index switch, retrieve and measure; a lost index or server becomes one
+        clear error."""
         q = checked(question, self.settings.max_question_chars)
         try:
             if not self.view.is_current():
                 self.view = IndexView(self.settings, self.lexicon, self.view.embeddings)  # serve the new index
-            return self._consider(q, history)
+            return self._gather(q, history)
         except UserError:
             raise
         except Exception as err:  # noqa: BLE001 -- a lost server or index surfaces as many chromadb/httpx types
@@ -103,18 +138,22 @@ class Answerer:
                 "try again in a moment"
             ) from None
 
-    def _consider(self, q: str, history: Iterable) -> Considered:
+    def _gather(self, q: str, history: Iterable) -> Gathered:
         view, s = self.view, self.settings
         query = search_query(q, history, self.lexicon, view.speller)
+        analysis = analyse(query)
         ranked = list(view.retriever.invoke(query))
-        chunks = ranked[: s.k_final]
         qvec = np.asarray(view.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)
         groups = term_groups(query, self.lexicon, view)
-        cands = candidates(groups, qvec, chunks, view, s.k_sentences, s.similarity_weight)  # adds chunks
-        unknown = unknown_share(groups, view)
-        abstains = self.abstention.abstains(cands[0].score if cands else None, unknown)
-        return Considered(Retrieval(q, query, ranked, chunks), cands, unknown, abstains)
-
+        # A question about a source is answered from its own dating, authorship and licence lines, and only
+        # such a question is: those lines say nothing about the disease.
+        chunks = list(view.details) if analysis.about_sources else ranked[: s.k_final]
+        cands = candidates(groups, qvec, chunks, view, 0 if analysis.about_sources else s.k_sentences)  # adds chunks
+        cands = [c for c in cands if (c.section == SOURCE_DETAILS) == analysis.about_sources]
+        parts = [term_groups(p, self.lexicon, view) for p in analysis.parts] if len(analysis.parts) > 1 else [groups]
+        rows = sentence_features(cands, analysis, parts)
+        unknown = unknown_shares(groups, view)
+        return Gathered(Retrieval(q, query, ranked, chunks), analysis, cands, groups, parts, rows, unknown)
     def support_score(self, claim: str, quote: str) -> float:
         """How well a quote supports a paraphrase of it: half term overlap (share of the claim's words in the
         quote), half embedding similarity. The LLM path's support test; `ivl calibrate` fits its threshold."""

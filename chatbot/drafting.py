@@ -1,21 +1,28 @@
-"""An extractive draft: the chosen sentences, ordered as they read (oldest source first when the sources
+"""An extractive draft: the composed sentences, ordered as they read (oldest source first when the sources
 differ), each a claim citing the chunk it was quoted from. The validator decides what survives."""
 
 from __future__ import annotations
 
+from chatbot.abstention import Abstention
+from chatbot.composition import compose
 from chatbot.disagreement import differ, disagreements
 from chatbot.models import NOT_ADVICE, SOURCES_DIFFER, citation_from_chunk
-from chatbot.scoring import Candidate
-from chatbot.selection import select
+from chatbot.scoring import Candidate, Group
+from chatbot.settings import AnswerSettings
 from chatbot.text import Lexicon
 from chatbot.validator import Claim, Draft
 
 
 def draft(
-    question: str, cands: list[Candidate], lexicon: Lexicon, threshold: float, max_sentences: int, mmr_lambda: float
+    question: str, cands: list[Candidate], parts: list[list[Group]], lexicon: Lexicon, fitted: Abstention,
+    settings: AnswerSettings,
 ) -> Draft:
-    chosen = select(cands, threshold, max_sentences, mmr_lambda)
-    chosen += disagreements(chosen, cands, threshold)
+    """cands ranked best first; fitted: the calibrated thresholds the composition uses."""
+    chosen = compose(
+        cands, parts, fitted.add_at, fitted.part_at, fitted.other_source_at, settings.answer_max_sentences,
+        settings.answer_max_words,
+    )
+    chosen += disagreements(chosen, cands, fitted.other_source_at)
     differing = differ(chosen)
     notices = [SOURCES_DIFFER] if differing else []
     if lexicon.is_personal(question):

@@ -16,6 +16,7 @@ from chatbot.settings import AnswerSettings
 from chatbot.spelling import LETTERS, Speller
 from chatbot.text import STOP, Lexicon
 from ivl_index import store
+from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.onnx_encoder import query_embeddings
 from ivl_index.sentences import chunk_sentences, sentence_location
 
@@ -37,8 +38,13 @@ class IndexView:
         got = store.all_records(self.index.chunks, ["documents", "metadatas"])
         self.docs = [to_document(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         s = settings
+        # A source's own dating and licence lines answer only questions about the source (answerer.py), so the
+        # search for a passage about the disease never spends a place on them.
+        self.details = [d for d in self.docs if d.metadata.get("section") == SOURCE_DETAILS]
+        searched = [d for d in self.docs if d.metadata.get("section") != SOURCE_DETAILS]
         self.retriever = hybrid(
-            self.index.chunks, self.embeddings, self.docs, s.k_dense, s.k_bm25, (s.weight_dense, s.weight_bm25), s.rrf_c
+            self.index.chunks, self.embeddings, searched, s.k_dense, s.k_bm25, (s.weight_dense, s.weight_bm25), s.rrf_c,
+            {"section": {"$ne": SOURCE_DETAILS}} if self.details else None,
         )
         self.by_source: dict[str, list[Document]] = {}
         for d in sorted(self.docs, key=lambda d: d.metadata["start"]):

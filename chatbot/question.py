@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 
 from chatbot.spelling import Speller
-from chatbot.text import WORD, Lexicon, clean, strip_markup
+from chatbot.text import STOP, WORD, Lexicon, clean, strip_markup
 from ivl_index.errors import QuestionError
 
 AGE = re.compile(r"\b(\d{1,3}) ?(?:f|yo|y/o|yof|yo f|year old f)\b", re.IGNORECASE)  # "48F" -> "48-year-old woman"
@@ -47,5 +47,9 @@ def search_query(question: str, history: Iterable, lexicon: Lexicon, speller: Sp
     together with the question before it; shorthand ages are spelled out and misspelt words corrected."""
     earlier = previous_questions(history)
     text = f"{earlier[-1]} {question}" if earlier and lexicon.is_followup(question) else question
-    text = speller.correct(AGE.sub(r"\1-year-old woman", text))
-    return lexicon.focus(strip_markup(lexicon.strip_commands(text)))
+    text = strip_markup(lexicon.strip_commands(speller.correct(AGE.sub(r"\1-year-old woman", text))))
+    focused = lexicon.focus(text)
+    # "what is ivl, my sister just got told she has it": without the topic nothing the corpus knows is left
+    if not any(w in speller.corpus or w in lexicon.expansions for w in lexicon.words(focused) if w not in STOP):
+        return text
+    return focused

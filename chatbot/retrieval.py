@@ -28,10 +28,13 @@ class DenseRetriever(BaseRetriever):
     collection: object
     embeddings: object
     k: int = 8
+    where: dict | None = None  # a Chroma metadata filter on the chunks searched
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         vector = self.embeddings.embed_query(Lexicon.load().expand(query))
-        got = self.collection.query(query_embeddings=[vector], n_results=self.k, include=["documents", "metadatas"])
+        got = self.collection.query(
+            query_embeddings=[vector], n_results=self.k, where=self.where, include=["documents", "metadatas"]
+        )
         return [to_document(i, t, m) for i, t, m in zip(got["ids"][0], got["documents"][0], got["metadatas"][0])]
 
 
@@ -59,9 +62,13 @@ class BM25Retriever(BaseRetriever):
         return [self.docs[i] for i, s in zip(ids[0], scores[0]) if s > 0]
 
 
-def hybrid(collection, embeddings, docs: list[Document], k_dense: int, k_bm25: int, weights, rrf_c: int):
+def hybrid(
+    collection, embeddings, docs: list[Document], k_dense: int, k_bm25: int, weights, rrf_c: int, where: dict | None
+):
+    """docs: the chunks BM25 searches; where: the same choice as a Chroma filter for the dense search."""
+    dense = DenseRetriever(collection=collection, embeddings=embeddings, k=k_dense, where=where)
     return EnsembleRetriever(
-        retrievers=[DenseRetriever(collection=collection, embeddings=embeddings, k=k_dense), BM25Retriever.from_documents(docs, k_bm25)],
+        retrievers=[dense, BM25Retriever.from_documents(docs, k_bm25)],
         weights=list(weights),
         c=rrf_c,
         id_key="chunk_id",

@@ -25,24 +25,17 @@ class AnswerSettings(IndexSettings):
         description="Sentences (text, place, vector) kept in memory between questions so that passages asked "
         "about again skip the index; about 2 KB each with the default model; 0 turns it off.",
     )
-    answer_max_sentences: int = Field(3, ge=1, le=10, description="Most quoted sentences in one answer.")
-    similarity_weight: float = Field(
-        0.6, ge=0, le=1, description="Share of embedding similarity (vs term overlap) in a sentence's score."
+    answer_max_sentences: int = Field(4, ge=1, le=10, description="Most quoted sentences in one answer.")
+    answer_max_words: int = Field(
+        90, ge=10, le=1000, description="Word budget of an answer: further sentences join only while they fit "
+        "(the lead sentence always does)."
     )
-    mmr_lambda: float = Field(0.85, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = novelty only.")
     abstain_threshold: float | None = Field(
         None,
         ge=0,
         le=1,
-        description="Best-sentence score below which the answer abstains; unset uses the value `ivl calibrate` "
-        "wrote to chatbot/data/calibration.json.",
-    )
-    unknown_limit: float | None = Field(
-        None,
-        ge=0,
-        le=1,
-        description="Share of a question's weight in words the corpus never uses above which the answer "
-        "abstains; unset uses the calibrated value.",
+        description="Probability that the sources answer a question below which the answer abstains; unset uses "
+        "the value `ivl calibrate` fitted (chatbot/data/calibration.json).",
     )
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted, in characters.")
 

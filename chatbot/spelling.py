@@ -20,7 +20,8 @@ LETTERS = re.compile(r"[A-Za-z]+")
 class Speller:
     def __init__(self, vocabulary: Iterable[str], known: Iterable[str] = ()):
         """vocabulary: the corpus's words (candidates for a correction); known: other words never to correct."""
-        self.vocabulary = sorted({w for w in vocabulary if len(w) >= SHORTEST and w.isalpha()})
+        self.corpus = {w.lower() for w in vocabulary}
+        self.vocabulary = sorted({w for w in self.corpus if len(w) >= SHORTEST and w.isalpha()})
         self.known = set(self.vocabulary) | set(known)
         self.cache: dict[str, str] = {}
 

@@ -25,6 +25,9 @@ STOP = frozenset(
     "call called happen happens happened look looks like done need needs give go goes make made way ways kind "
     "sort thing things come comes back mean means able take takes want wants ever really exactly actually "
     "someone people person anyone anything something say says said "
+    "actually see dont didnt doesnt doesn isnt cant thats correct agree quick super told heard felt fine read "
+    "looking ago wait talk pick named mention brought kept keeping sense main final overall option options known "
+    "sufficient adequate formal official available allowed automatically afterwards versus "
     # chat shorthand that carries no content
     "u ur r ppl pls plz im ive idk lol thx thru cuz".split()
 )

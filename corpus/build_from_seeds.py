@@ -42,6 +42,8 @@ GARD_REFS = re.compile(r"(?:\[\d+\])+$")
 
 
 def build_gard(seed: str) -> str:
+    updated = sorted(set(re.findall(r"(?m)^Last updated: .*$", seed)))
+    assert len(updated) == 1, updated  # every section carries the same line; it is kept once, in Source details
     paras = paragraphs(re.sub(r"(?m)^Last updated: .*$", "", seed))
     assert paras[1] == "Intravenous leiomyomatosis", paras[1]
     body = paras[2:]
@@ -58,6 +60,13 @@ def build_gard(seed: str) -> str:
     questions_start = next(i for i, p in enumerate(rest) if p.startswith("Questions sent to GARD"))
     references_start = next(i for i, p in enumerate(rest) if p.startswith("1. "))
     bullets = lambda ps: [re.sub(r"(?m)^\s*•\s*", "- ", p) for p in ps]  # noqa: E731 (local one-liner)
+    details = [
+        paras[0],  # the page's own masthead: who publishes it
+        updated[0],
+        "Publisher (from the source record): Genetic and Rare Diseases Information Center (GARD), NCATS, NIH.",
+        "Licence (from the source record): US government work (public domain).",
+    ]
+    sections.insert(0, (DETAILS, details))
     sections += [
         ("Research", bullets(rest[:research_end])),
         ("Resources", bullets(rest[research_end:questions_start])),
@@ -77,6 +86,9 @@ def build_gard(seed: str) -> str:
         "section_references": section_refs,
     }
     return render(meta, "Intravenous leiomyomatosis", sections)
+
+
+DETAILS = "Source details"  # the source's own dating, authorship and licence lines: answers about the source only
 
 
 CAPTION = re.compile(r"^Figure (\d+)\. ")
@@ -125,7 +137,7 @@ def build_case_report(seed: str) -> tuple[str, str]:
         if para in headings:
             sections.append((para, []))
         elif para.startswith("Copyright ©"):
-            sections.append(("Copyright", [para]))
+            copyright_line = para
         else:
             sections[-1][1].append(para)
     sections = [(name, join_cut(ps)) for name, ps in sections]
@@ -133,6 +145,17 @@ def build_case_report(seed: str) -> tuple[str, str]:
         if name == "References":
             ps[:] = ["\n".join(ps)]
     sections.insert(sections.index(next(s for s in sections if s[0] == "Acknowledgements")), ("Figures", captions))
+    details = [
+        "Authors: " + re.sub(r"\^\{[\d,]+\}|[¹²]", "", header[1]).title().replace(" And ", " and ") + ".",
+        *header[2:4],  # affiliations
+        "Journal (from the source record): Experimental and Therapeutic Medicine, 2026.",
+        header[4],  # Received ...; Accepted ...
+        header[5],  # DOI: ...
+        copyright_line,
+        "Licence (from the source record): CC BY-NC-ND 4.0: verbatim copies with attribution, non-commercial, "
+        "no derivatives.",
+    ]
+    sections.insert(0, (DETAILS, details))
     meta = {
         "source_id": "zhao-tian-2026",
         "title": "Intravenous leiomyomatosis of the uterus: A case report and literature review",
@@ -155,7 +178,6 @@ def build_case_report(seed: str) -> tuple[str, str]:
             "Patient consent for publication",
             "Competing interests",
             "References",
-            "Copyright",
         ],
     }
     return render(meta, meta["title"], sections), "\n".join(correspondence)
@@ -168,9 +190,11 @@ def words(text: str) -> Counter:
 def check_case_report(seed: str, built: str, removed: str) -> None:
     """The built body holds exactly the seed body's words, less what was removed, plus added headings."""
     body = re.sub(r"(?m)^#+ ", "", built.split("\n---\n", 1)[1])
+    body = re.sub(rf"(?s)\n{DETAILS}\n.*?(?=\nAbstract\n)", "\n", body)  # made from the header block
     seed_paras = paragraphs(seed)
-    expected = words("\n".join(seed_paras[6:])) - words(removed) - Counter(["Abstract."])
-    added = words(seed_paras[0]) + Counter(["Abstract", "Figures", "Copyright"])
+    copyright_line = next(p for p in seed_paras if p.startswith("Copyright ©"))
+    expected = words("\n".join(seed_paras[6:])) - words(removed) - Counter(["Abstract."]) - words(copyright_line)
+    added = words(seed_paras[0]) + Counter(["Abstract", "Figures"])
     assert words(body) == expected + added, (expected + added - words(body), words(body) - expected - added)
 
 

@@ -1,24 +1,38 @@
-"""`ivl calibrate`: choose the abstention thresholds on the `tune` questions, reproducibly.
+"""`ivl calibrate`: fit the sentence ranker, the abstention decision and the composition thresholds on the
+`tune` questions, reproducibly, with scikit-learn; the answerer applies the stored weights with numpy alone.
 
-For every labelled question with a definite label (answer or abstain) take the two features abstention
-decides on, then search the pair of thresholds that best separates the two groups (abstention recall weighted
-twice against answerable questions kept);
-among equally good pairs take the one farthest from any question (the widest margin), so a small
-change in scores does not flip a decision. Cross-validated figures (folds by paraphrase group) say how the
-thresholds do on questions the calibration did not see.
+1. Ranker: a logistic regression over chatbot/ranker.py's sentence features; a candidate sentence is a positive
+   when it holds one of its question's vital facts and comes from a source the question expects.
+2. Abstention: a logistic regression over the question features (the ranker's best probability and margin,
+   the question's words unknown to the corpus by English rarity, ...), trained on ranker scores from
+   cross-validation (each question ranked by a ranker that never saw its paraphrase group), so the decision
+   is fitted on scores like those a new question gets. The cut on its probability is the one that keeps the
+   most answerable questions while abstaining on at least ABSTENTION_RECALL of the unanswerable ones (out of
+   fold); a wrong answer is worse than an honest abstention.
+3. Composition: the thresholds at which further sentences join an answer, searched on a grid for the most
+   answerable questions answered with their facts and expected source, median answer within MEDIAN_WORDS.
+Every figure written beside the weights is cross-validated by paraphrase group, tune split only.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 
-from chatbot.abstention import CALIBRATION
-from chatbot.answerer import Answerer
+from chatbot.abstention import CALIBRATION, Abstention
+from chatbot.answerer import Answerer, Gathered
+from chatbot.composition import compose
+from chatbot.ranker import QUESTION_FEATURES, SENTENCE_FEATURES, question_features
 from chatbot.settings import AnswerSettings
-from evals.labelled import load_items
+from evals.labelled import Item, load_items
+
+FOLDS = 5
+ABSTENTION_RECALL = 0.95  # share of unanswerable tune questions (out of fold) the cut must abstain on
+MEDIAN_WORDS = 80  # the composition's median answer length may not exceed this
+GRID = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.01)  # 1.01: never
 
 
 def _cuts(values, low: float, high: float) -> np.ndarray:
@@ -37,17 +51,16 @@ def _best(keys: list[np.ndarray]) -> int:
     return int(np.lexsort([-k.ravel() for k in reversed(keys)])[0])
 
 
-def abstention_cuts(scores: np.ndarray, unknown: np.ndarray, abstain: np.ndarray) -> tuple[float, float]:
-    """The (abstain_below, unknown_above) pair that best separates the rows: abstention recall weighted twice
-    against answerable questions kept, then recall, then the widest margin."""
-    ts, us = _cuts(scores, 0.0, 1.0), _cuts(unknown, 0.0, 1.0)
-    abstains = (scores[None, None, :] < ts[:, None, None]) | (unknown[None, None, :] > us[None, :, None])
-    recall = abstains[:, :, abstain].sum(axis=2) / max(abstain.sum(), 1)
-    kept = (~abstains[:, :, ~abstain]).sum(axis=2) / max((~abstain).sum(), 1)
-    margin = np.minimum(_margins(ts, scores)[:, None], _margins(us, unknown)[None, :])
-    # A wrong answer is worse than an honest abstention: recall counts twice.
-    i, j = np.unravel_index(_best([(2 * recall + kept) / 3, recall, margin]), recall.shape)
-    return float(ts[i]), float(us[j])
+def answer_cut(p: np.ndarray, answerable: np.ndarray, recall: float = ABSTENTION_RECALL) -> float:
+    """The cut on P(answerable) below which to abstain: the most answerable questions kept among the cuts that
+    abstain on at least `recall` of the unanswerable ones (the highest recall reached, if none does), then the
+    widest margin."""
+    cuts = _cuts(p, 0.0, 1.0)
+    abstains = p[None, :] < cuts[:, None]
+    got = abstains[:, ~answerable].sum(axis=1) / max((~answerable).sum(), 1)
+    kept = (~abstains[:, answerable]).sum(axis=1) / max(answerable.sum(), 1)
+    enough = got >= min(recall, got.max()) - 1e-9
+    return float(cuts[_best([enough.astype(float), kept, _margins(cuts, p)])])
 
 
 def support_cut(scores: np.ndarray, supported: np.ndarray) -> float:
@@ -60,9 +73,6 @@ def support_cut(scores: np.ndarray, supported: np.ndarray) -> float:
     return float(cuts[_best([(tpr + 2 * tnr) / 3, tnr, _margins(cuts, scores)])])
 
 
-FOLDS = 5
-
-
 def folds(groups: list[str], k: int = FOLDS) -> np.ndarray:
     """A fold number per row, whole paraphrase groups together (a paraphrase of a held-out question in the
     fitting rows would flatter the figure), groups dealt to folds in sorted order: reproducible."""
@@ -71,19 +81,70 @@ def folds(groups: list[str], k: int = FOLDS) -> np.ndarray:
     return np.array([fold_of[g] for g in groups])
 
 
-def held_out_abstention(scores, unknown, abstain, groups: list[str], k: int = FOLDS) -> tuple[float, float]:
-    """Cross-validation by paraphrase group: each question decided by thresholds chosen on the other folds.
-    (abstention recall, answerable kept) for questions the calibration has not seen; the shipped thresholds
-    use every tune question."""
-    fold = folds(groups, k)
-    decided = np.zeros(len(scores), dtype=bool)
-    for f in range(k):
-        mine = fold == f
-        if not mine.any() or mine.all():
+def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> dict:
+    """A standardised L2 logistic regression, as the stored dict chatbot/ranker.py's Logistic reads."""
+    from sklearn.linear_model import LogisticRegression  # lazy: only calibration needs scikit-learn
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=5000).fit((x - mean) / scale, y)
+    r = lambda a: [round(float(v), 6) for v in a]  # noqa: E731
+    return {"features": list(names), "mean": r(mean), "scale": r(scale), "coef": r(model.coef_[0]),
+            "intercept": round(float(model.intercept_[0]), 6)}  # fmt: skip
+
+
+def probability(model: dict, x: np.ndarray) -> np.ndarray:
+    z = ((x - np.array(model["mean"])) / np.array(model["scale"])) @ np.array(model["coef"]) + model["intercept"]
+    return 1 / (1 + np.exp(-z))
+
+
+def positive(item: Item, text: str, source_id: str) -> bool:
+    """Does this sentence answer (part of) the item: one of its vital facts, from a source it expects?"""
+    facts = [f for f in item.facts if f.vital] or item.facts
+    return any(f.found_in(text) for f in facts) and (not item.sources or source_id in item.sources)
+
+
+def ranker_rows(items: list[Item], gathered: list[Gathered]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, row's item index) over the candidates of the answerable items."""
+    xs, ys, owner = [], [], []
+    for n, (item, g) in enumerate(zip(items, gathered)):
+        if item.abstain is not False or not len(g.candidates):
             continue
-        t, u = abstention_cuts(scores[~mine], unknown[~mine], abstain[~mine])
-        decided[mine] = (scores[mine] < t) | (unknown[mine] > u)
-    return float(decided[abstain].mean()), float((~decided[~abstain]).mean())
+        xs.append(g.sentence_rows)
+        ys += [positive(item, c.text, c.source_id) for c in g.candidates]
+        owner += [n] * len(g.candidates)
+    return np.vstack(xs), np.array(ys), np.array(owner)
+
+
+def ranked(g: Gathered, p: np.ndarray) -> list:
+    for c, v in zip(g.candidates, p):
+        c.score = float(v)
+    return sorted(g.candidates, key=lambda c: (-c.score, c.rank, c.source_id, c.start))
+
+
+def answered_right(item: Item, chosen: list) -> bool:
+    text = " ".join(c.text for c in chosen)
+    facts_ok = all(f.found_in(text) for f in item.facts if f.vital)
+    return facts_ok and (not item.sources or any(c.source_id in item.sources for c in chosen))
+
+
+def fit_composition(items: list[Item], lists: list[list], gathered: list[Gathered], s: AnswerSettings) -> dict:
+    """The grid point answering most answerable items right with the median answer within MEDIAN_WORDS."""
+    rows = [(i, c, g) for i, c, g in zip(items, lists, gathered) if i.abstain is False and c]
+    best = None
+    for add_at, part_at, other_at in itertools.product(GRID, GRID, GRID):
+        right, words = 0, []
+        for item, cands, g in rows:
+            chosen = compose(cands, g.parts, add_at, part_at, other_at, s.answer_max_sentences, s.answer_max_words)
+            right += answered_right(item, chosen)
+            words.append(sum(len(c.text.split()) for c in chosen))
+        median = float(np.median(words))
+        key = (median <= MEDIAN_WORDS, right, -median)
+        if best is None or key > best[0]:
+            best = (key, {"add_at": add_at, "part_at": part_at, "other_source_at": other_at,
+                          "tune_answerable_right": right, "tune_answerable": len(rows), "tune_median_words": median})  # fmt: skip
+    return best[1]
 
 
 def held_out_support(scores, supported, first, second) -> tuple[float, float]:
@@ -115,30 +176,51 @@ def calibrate_support(answerer: Answerer, items) -> dict:
 
 def calibrate(settings: AnswerSettings, out: Path | None = None) -> dict:
     """Fit on the `tune` split only; the `test` split is never read here (a test holds it to that)."""
-    tune = load_items("tune")
-    answerer = Answerer(settings.model_copy(update={"abstain_threshold": 0.0, "unknown_limit": 1.0}))
-    rows, groups = [], []
-    for item in tune:
-        if item.abstain == "any":
-            continue
-        c = answerer.consider(item.question, item.history)
-        rows.append((c.candidates[0].score if c.candidates else 0.0, c.unknown_share, bool(item.abstain)))
-        groups.append(item.group)
-    scores, unknown, abstain = (np.array(col) for col in zip(*rows))
-    t, u = abstention_cuts(scores, unknown, abstain)
-    decided = (scores < t) | (unknown > u)
-    held_recall, held_kept = held_out_abstention(scores, unknown, abstain, groups)
-    support = calibrate_support(answerer, tune)
+    items = [i for i in load_items("tune") if i.abstain != "any"]
+    answerer = Answerer(settings)
+    gathered = [answerer.gather(i.question, i.history) for i in items]
+    fold = folds([i.group for i in items])
+
+    # 1. The ranker, and out-of-fold sentence probabilities for every item.
+    x, y, owner = ranker_rows(items, gathered)
+    ranker = fit_logistic(x, y, SENTENCE_FEATURES)
+    oof = [np.zeros(len(g.candidates)) for g in gathered]
+    for f in range(FOLDS):
+        train = fold[owner] != f
+        model = fit_logistic(x[train], y[train], SENTENCE_FEATURES)
+        for n in np.flatnonzero(fold == f):
+            if len(gathered[n].candidates):
+                oof[n] = probability(model, gathered[n].sentence_rows)
+    lists = [ranked(g, p) for g, p in zip(gathered, oof)]
+    answerable = np.array([i.abstain is False for i in items])
+    top_right = [positive(i, c[0].text, c[0].source_id) for i, c in zip(items, lists) if i.abstain is False and c]
+
+    # 2. The abstention decision on out-of-fold ranker scores.
+    q = np.vstack([question_features(c, g.analysis, g.groups, g.unknown) for c, g in zip(lists, gathered)])
+    decision = fit_logistic(q, answerable, QUESTION_FEATURES)
+    held = np.zeros(len(items))
+    for f in range(FOLDS):
+        mine = fold == f
+        held[mine] = probability(fit_logistic(q[~mine], answerable[~mine], QUESTION_FEATURES), q[mine])
+    cv_cuts = {f: answer_cut(held[fold != f], answerable[fold != f]) for f in range(FOLDS)}
+    decided = np.array([held[n] < cv_cuts[fold[n]] for n in range(len(items))])
+    decision["answer_at"] = round(answer_cut(held, answerable), 4)
+
+    # 3. Composition, on the same out-of-fold rankings.
+    composition = fit_composition(items, lists, gathered, settings)
+    support = calibrate_support(answerer, load_items("tune"))
     result = {
-        "abstain_below": round(t, 4),
-        "unknown_above": round(u, 4),
-        "labelled_answerable": int((~abstain).sum()),
-        "labelled_unanswerable": int(abstain.sum()),
-        "abstention_recall": round(float(decided[abstain].mean()), 4),
-        "answerable_kept": round(float((~decided[~abstain]).mean()), 4),
+        "ranker": ranker,
+        "abstention": decision,
+        "composition": composition,
+        "labelled_answerable": int(answerable.sum()),
+        "labelled_unanswerable": int((~answerable).sum()),
+        "ranker_sentences": int(len(y)),
+        "ranker_positives": int(y.sum()),
         "cross_validation": f"{FOLDS} folds by paraphrase group, tune split only",
-        "cv_abstention_recall": round(held_recall, 4),
-        "cv_answerable_kept": round(held_kept, 4),
+        "cv_ranker_top_sentence_right": round(float(np.mean(top_right)), 4),
+        "cv_abstention_recall": round(float(decided[~answerable].mean()), 4),
+        "cv_answerable_kept": round(float((~decided[answerable]).mean()), 4),
         "support_threshold": support["threshold"],
         "support_pairs": support["pairs"],
         "support_accuracy": support["accuracy"],
@@ -149,6 +231,7 @@ def calibrate(settings: AnswerSettings, out: Path | None = None) -> dict:
         "embedding_model": settings.embedding_model,
         "note": "written by `ivl calibrate` from the tune split (evals/questions.yaml); do not edit by hand",
     }
+    Abstention.from_settings(settings, result)  # the answerer can read what was fitted
     target = out or Path(str(CALIBRATION))
     target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

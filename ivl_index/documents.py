@@ -40,3 +40,8 @@ class SourceDocument:
             "evidence": str(self.meta.get("evidence") or "unclassified document"),
             "path": str(self.path),
         }
+
+
+# The section holding a source's own dating, authorship and licence lines (corpus/build_from_seeds.py writes it):
+# it answers questions about the source, never a question about the disease.
+SOURCE_DETAILS = "Source details"

@@ -126,3 +126,28 @@ def test_odd_input_gets_an_answer_or_an_abstention(answerer, question):
     answer = answerer.answer(question)
     assert answer.abstained or answer.citations
     assert "<script" not in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("When was the GARD page last updated?", "11/1/2013"),
+     ("Who are the authors of the case report?", "Zhao"),
+     ("What is the DOI of the 2026 article?", "10.3892/etm.2026.13183")],
+)  # fmt: skip
+def test_a_question_about_a_source_is_answered_from_its_own_lines(answerer, question, expected):
+    answer = answerer.answer(question)
+    assert not answer.abstained and expected in answer.answer
+    assert {c.section for c in answer.citations} == {"Source details"}
+
+
+def test_a_sources_own_lines_never_answer_a_question_about_the_disease(answerer):
+    for item in load_items("tune"):
+        if item.category == "about-sources":
+            continue
+        answer = answerer.answer(item.question, item.history)
+        assert all(c.section != "Source details" for c in answer.citations), item.id
+
+
+def test_figures_that_measure_different_things_are_not_called_a_disagreement(answerer):
+    answer = answerer.answer("At what age does IVL usually occur?")
+    assert SOURCES_DIFFER not in answer.answer

@@ -14,10 +14,10 @@ def test_corpus_markdown_keeps_front_matter_and_sections():
     assert doc.source_id == "zhao-tian-2026"
     assert doc.meta["url"] == "https://doi.org/10.3892/etm.2026.13183"
     names = [s.name for s in doc.sections]
-    assert names[:5] == ["Abstract", "Introduction", "Case report", "Discussion", "Figures"]
+    assert names[:6] == ["Source details", "Abstract", "Introduction", "Case report", "Discussion", "Figures"]
     assert not next(s for s in doc.sections if s.name == "References").indexed
     gard = load(CORPUS / "gard-ivl.md")
-    assert [s.name for s in gard.sections if s.indexed] == ["Summary", "Signs and symptoms", "Treatment"]
+    assert [s.name for s in gard.sections if s.indexed] == ["Source details", "Summary", "Signs and symptoms", "Treatment"]
 
 
 def test_plain_text(tmp_path):
