@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field
 
+from ivl_index.notes import note_for
+
 # Fixed sentences that tests and evals assert on.
 ABSTAIN = "The sources here do not answer that."
 COVERAGE = (
@@ -32,6 +34,7 @@ class Citation(BaseModel):
     licence: str = ""
     start: int = Field(-1, description="Character offset of the quote in its corpus file.")
     end: int = -1
+    note: str = Field("", description="An editor's note on a known flaw of this sentence (not the source's words).")
 
 
 class Answer(BaseModel):
@@ -59,6 +62,7 @@ def citation_from_chunk(n: int, meta: dict, quote: str, start: int = -1, end: in
         licence=meta.get("licence", ""),
         start=start,
         end=end,
+        note=note_for(meta.get("path", ""), meta["source_id"], quote),
     )
 
 

@@ -31,6 +31,16 @@ def render(claims: list[tuple[str, list[int]]], citations: dict[int, Citation], 
     return body
 
 
+def plain(markdown: str) -> str:
+    """An answer's Markdown as plain text for a file or a pipe: escapes and emphasis marks removed.
+
+    >>> plain(r"With only \\~800 cases [1]. *The sources differ.*")
+    'With only ~800 cases [1]. The sources differ.'
+    """
+    text = re.sub(r"(?<!\\)\*([^*\n]+)\*", r"\1", markdown)
+    return re.sub(r"\\([\\`*_\[\]<>#|~!+-])", r"\1", text)
+
+
 def markers(markdown: str) -> list[int]:
     """The [n] markers in rendered Markdown (escaped brackets from quoted text are not markers)."""
     return [int(n) for n in MARKER.findall(markdown)]

@@ -9,6 +9,7 @@ The index mirrors the files given (default: the corpus folder): a file no longer
 from __future__ import annotations
 
 import errno
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from ivl_index import store
 from ivl_index.documents import SourceDocument
 from ivl_index.embeddings import ModelEmbeddings
 from ivl_index.errors import IngestError, UserError
+from ivl_index.notes import check_notes
 from ivl_index.sentences import chunk_sentences
 from ivl_index.settings import IndexSettings
 
@@ -178,8 +180,17 @@ def run_ingest(
     progress: bool = True,
 ) -> IngestReport:
     started = time.perf_counter()
+
+    def say(step: str) -> None:
+        """A first ingest loads a model and exports it for minutes' worth of silence otherwise: name each step."""
+        if progress:
+            print(f"{step}...", file=sys.stderr, flush=True)
+
+    say("Reading documents")
     docs = load_all(paths or [settings.corpus_dir], settings.max_file_mb)
     docs, duplicates = drop_duplicates(docs)
+    check_notes(docs)
+    say(f"Chunking {len(docs)} documents (loading the embedding model {settings.embedding_model})")
     embeddings = embeddings or ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
     max_tokens = min(settings.chunk_max_tokens, embeddings.max_tokens)
     target = min(settings.chunk_target_tokens, max_tokens)
@@ -205,6 +216,8 @@ def run_ingest(
             results, rebuilt = _sync(settings, None, embeddings, chunks, sentences, progress)
         else:
             results, rebuilt = _build_beside(settings, embeddings, chunks, sentences, progress)
+        if settings.query_encoder != "sentence-transformers":
+            say("Checking the question encoder (exported to ONNX once per model)")
         encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else ensure_onnx(
             settings, embeddings
         )

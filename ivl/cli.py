@@ -15,11 +15,29 @@ import typer
 from ivl.settings import Settings, load_settings
 from ivl_index.errors import IndexMissing, QuestionError, UserError
 
-app = typer.Typer(help="Cited answers about intravenous leiomyomatosis (IVL).", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Cited answers about intravenous leiomyomatosis (IVL).",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help: no type labels such as <bool> or <list[Path]> on every flag
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"ivl {version('ivl-chatbot')}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _group() -> None:
+def _group(
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
     """Cited answers about intravenous leiomyomatosis (IVL), from a GARD page and a 2026 case report."""
 
 
@@ -44,10 +62,11 @@ def user_errors(verb):
 @app.command()
 @user_errors
 def ingest(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: the corpus folder).")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(metavar="PATH", hidden=True)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Chunk and embed documents into the index; unchanged chunks are not embedded again."""
+    """Chunk and embed documents (files or folders; default: the corpus folder) into the index; unchanged
+    chunks are not embedded again."""
     from ingest.pipeline import run_ingest
 
     report = run_ingest(load_settings(), paths or None, progress=not as_json and sys.stderr.isatty())
@@ -84,7 +103,30 @@ def _answerer(settings: Settings, extractive_only: bool = False):
     return LLMAnswerer(answerer, make_chat_model(settings), settings)
 
 
+def _source_lines(answer) -> list[str]:
+    """The numbered sources; a quote is printed only where the answer does not already say it word for word."""
+    lines = []
+    for c in answer.citations:
+        lines += [f"[{c.n}] {c.title} — {c.section} ({c.date}; {c.evidence})", f"    {c.url}"]
+        if " ".join(c.quote.split()) not in {" ".join(s.split()) for s in answer.sentences}:
+            lines.append(f"    “{c.quote}”")
+        if c.note:
+            lines.append(f"    Editor's note (not the source's words): {c.note}")
+    return lines
+
+
 def _print_answer(answer) -> None:
+    """On a terminal, the Markdown rendered; piped, plain unwrapped text (no escapes, no hard line breaks)."""
+    if not sys.stdout.isatty():
+        from chatbot.render import plain  # lazy, like every answering import here
+
+        typer.echo(plain(answer.answer))
+        if answer.citations:
+            typer.echo("\nSources")
+        for line in _source_lines(answer):
+            typer.echo(line)
+        typer.echo("")
+        return
     from rich.console import Console  # lazy: rich's Markdown pulls in markdown-it and pygments
     from rich.markdown import Markdown
 
@@ -92,19 +134,18 @@ def _print_answer(answer) -> None:
     console.print(Markdown(answer.answer))
     if answer.citations:
         console.print("\n[bold]Sources[/bold]")
-    for c in answer.citations:
-        console.print(f"[{c.n}] {c.title} — {c.section} ({c.date}; {c.evidence})", markup=False, highlight=False)
-        console.print(f"    {c.url}", markup=False, highlight=False)
-        console.print(f"    “{c.quote}”", markup=False, highlight=False, style="italic")
+    for line in _source_lines(answer):
+        console.print(line, markup=False, highlight=False)
 
 
 @app.command()
 @user_errors
 def ask(
-    question: Annotated[str, typer.Argument(help='The question, or "-" to read one question per line from stdin.')],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", hidden=True)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per question.")] = False,
 ) -> None:
-    """Answer a question from the sources, every sentence cited; abstain when they do not answer it."""
+    """Answer QUESTION from the sources, every sentence cited; abstain when they do not answer it. QUESTION "-"
+    reads one question per line from stdin."""
     answerer = _answerer(load_settings())
     questions = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
     failed = False
@@ -143,24 +184,46 @@ def calibrate() -> None:
 
 @app.command()
 @user_errors
-def chat() -> None:
-    """Serve the chat (Gradio) on IVL_CHAT_HOST:IVL_CHAT_PORT; builds the index first if there is none."""
+def chat(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: IVL_CHAT_HOST).", metavar="HOST")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default: IVL_CHAT_PORT).", min=1, max=65535, metavar="PORT")
+    ] = None,
+) -> None:
+    """Serve the chat (Gradio); builds the index first if there is none."""
     settings = load_settings()
+    settings = settings.model_copy(update={k: v for k, v in {"chat_host": host, "chat_port": port}.items() if v is not None})
+    _port_free(settings.chat_host, settings.chat_port)  # before anything is printed or loaded
     answerer = _answerer(settings)
     from ivl.ui import serve  # lazy: gradio takes seconds to import
 
     typer.echo(f"IVL chat: http://{settings.chat_host}:{settings.chat_port}  (Ctrl+C to stop)")
     try:
         serve(answerer, settings)
+    except OSError:
+        _port_free(settings.chat_host, settings.chat_port)  # taken while the index loaded
+        raise
+
+
+def _port_free(host: str, port: int) -> None:
+    """A busy or unusable address ends in one line naming the flag to change."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
     except OSError as err:
-        _fail(f"cannot serve on {settings.chat_host}:{settings.chat_port} ({err}); set IVL_CHAT_PORT to a free port")
+        import os
+
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        _fail(f"cannot listen on {host}:{port} ({reason}); choose another with --port (or --host)")
 
 
 @app.command(name="eval")
 @user_errors
 def evaluate(
-    out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html (default: DATA_DIR/eval).")] = None,
-    baseline: Annotated[Path | None, typer.Option(help="An earlier results.json to compare against.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for results.json and report.html (default: DATA_DIR/eval).", metavar="FOLDER")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="An earlier results.json to compare against.", metavar="FILE")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON on stdout.")] = False,
     llm: Annotated[bool, typer.Option("--llm", help="Also run the suite through the IVL_LLM answerer.")] = False,
 ) -> None:
@@ -197,11 +260,11 @@ def evaluate(
 @app.command()
 @user_errors
 def bench(
-    scales: Annotated[str, typer.Option(help="Synthetic corpus sizes beyond 1x, comma-separated (1000 took 71 minutes of ingest on 2 cores).")] = "10,100",
-    repeats: Annotated[int, typer.Option(min=1, help="Repeats per measurement; medians are reported.")] = 3,
-    out: Annotated[Path | None, typer.Option(help="Folder for bench.json, bench.md, bench-scale.png (default DATA_DIR/bench).")] = None,
-    parts: Annotated[str, typer.Option(help="Which measurements, comma-separated: warm,cold,serve,ingest,scale (scale includes memory).")] = "warm,cold,serve,ingest,scale",
-    work_dir: Annotated[Path | None, typer.Option(help="An empty folder to build the bench's indexes in, kept afterwards (default: a temporary folder, removed).")] = None,
+    scales: Annotated[str, typer.Option(help="Synthetic corpus sizes beyond 1x, comma-separated (1000 took 71 minutes of ingest on 2 cores).", metavar="N,N")] = "10,100",
+    repeats: Annotated[int, typer.Option(min=1, help="Repeats per measurement; medians are reported.", metavar="N")] = 3,
+    out: Annotated[Path | None, typer.Option(help="Folder for bench.json, bench.md, bench-scale.png (default DATA_DIR/bench).", metavar="FOLDER")] = None,
+    parts: Annotated[str, typer.Option(help="Which measurements, comma-separated: warm,cold,serve,ingest,scale (scale includes memory).", metavar="PART,PART")] = "warm,cold,serve,ingest,scale",
+    work_dir: Annotated[Path | None, typer.Option(help="An empty folder to build the bench's indexes in, kept afterwards (default: a temporary folder, removed).", metavar="FOLDER")] = None,
 ) -> None:
     """Benchmark latency (vs the floor and a plain LangChain RAG), cold start, ingest, scale, memory, concurrency."""
     from evals.bench import markdown, run_bench

@@ -45,6 +45,7 @@ CSS = """
 .ivl-sources { margin-top: .5em; font-size: .92em; }
 .ivl-sources ol { padding-left: 1.4em; }
 .ivl-sources blockquote { margin: .3em 0; padding-left: .6em; border-left: 3px solid #999; }
+.ivl-note { margin: .3em 0; padding: .3em .6em; background: #fff7e0; border-left: 3px solid #c90; }
 .ivl-glossary { margin-top: .6em; font-size: .92em; }
 """
 
@@ -74,7 +75,9 @@ def render_sources(answer: Answer) -> str:
         items.append(
             f'<li value="{c.n}"><b>{html.escape(c.title)}</b> — {html.escape(c.section)} · {html.escape(c.date)} · '
             f"<i>{html.escape(c.evidence)}</i><br>{link}"
-            f"<details><summary>Quoted passage [{c.n}]</summary><blockquote>{html.escape(c.quote)}</blockquote></details></li>"
+            f"<details><summary>Quoted passage [{c.n}]</summary><blockquote>{html.escape(c.quote)}</blockquote></details>"
+            + (f'<div class="ivl-note"><b>Editor\'s note</b> (not the source\'s words): {html.escape(c.note)}</div>' if c.note else "")
+            + "</li>"
         )
     return f'<div class="ivl-sources"><b>Sources</b><ol>{"".join(items)}</ol></div>'
 

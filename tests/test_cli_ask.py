@@ -48,3 +48,36 @@ def test_bad_setting_is_one_line_naming_the_variable(tmp_path):
 def test_empty_question_is_a_clear_message(built_index):
     out = ivl("ask", "   ", data=built_index.data_dir)
     assert out.returncode == 1 and "Ask a question" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_command_line_conventions(tmp_path):
+    version = ivl("--version", data=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("ivl ")
+    for args in (["-h"], ["ask", "-h"], ["ingest", "-h"], ["chat", "--help"], ["eval", "-h"], ["bench", "-h"]):
+        out = ivl(*args, data=tmp_path)
+        assert out.returncode == 0 and "Usage: ivl" in out.stdout, args
+        assert "<bool>" not in out.stdout and "<list" not in out.stdout and "<path>" not in out.stdout, args
+    chat = ivl("chat", "-h", data=tmp_path).stdout
+    assert "--host HOST" in chat and "--port PORT" in chat
+
+
+def test_a_busy_port_is_one_line_naming_the_flag(tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        out = ivl("chat", "--port", str(port), data=tmp_path)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "--port" in out.stderr and str(port) in out.stderr
+
+
+def test_piped_answers_are_plain_text_each_quote_once_with_the_editors_notes(built_index):
+    out = ivl("ask", "How many cases of IVL have been reported?", data=built_index.data_dir)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "\\~" not in text and "\\*" not in text and not any(line != line.rstrip() for line in text.splitlines())
+    assert text.count("only about 200 cases reported in the medical literature") == 1  # not again under Sources
+    assert "Editor's note (not the source's words)" in text
+    as_json = json.loads(ivl("ask", "--json", "How many cases of IVL have been reported?", data=built_index.data_dir).stdout)
+    notes = [c["note"] for c in as_json["citations"] if c["note"]]
+    assert notes and all(c["quote"] not in c["note"] for c in as_json["citations"] if c["note"])

@@ -15,6 +15,7 @@ from ivl.settings import load_settings
 from ivl_index import store
 from ivl_index.errors import IngestError
 from ivl_index.settings import REPO_ROOT
+from tests.conftest import CORPUS
 from tests.test_loaders import make_pdf
 
 SEEDS = REPO_ROOT.parent / "shared" / "seeds"
@@ -134,3 +135,25 @@ def test_answers_read_sentence_vectors_from_a_file_equal_to_chromas_and_survive_
     again = run_ingest(settings, embeddings=embeddings, progress=False)
     assert again.embedded == 0 and store.current(settings) != root
     assert store.open_index(settings, embeddings.name).vectors is not None
+
+
+def test_every_listed_source_flaw_has_an_editors_note_on_an_indexed_sentence():
+    from ivl_index.notes import notes_in
+
+    notes = notes_in(CORPUS)
+    quoted = " ".join(sentence for _, sentence in notes)
+    for flaw in ("ovarian tumor", "~800 cases", "about 200 cases", "Birck-Hirschfeld", "76x54x49", "76x54x59"):
+        assert flaw in quoted, flaw
+
+
+def test_a_note_whose_sentence_is_gone_stops_ingest_and_keeps_the_index(built_index, tmp_path, embeddings):
+    from ivl_index.errors import IngestError
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    gard = corpus / "gard-ivl.md"
+    gard.write_text(gard.read_text(encoding="utf-8").replace("about 200 cases", "about 300 cases"), encoding="utf-8")
+    settings = built_index.model_copy(update={"data_dir": tmp_path / "data"})
+    with pytest.raises(IngestError, match="notes.yaml.*no longer in it"):
+        run_ingest(settings, [corpus], embeddings=embeddings, progress=False)
+    assert not (tmp_path / "data" / "current").exists()  # nothing was built

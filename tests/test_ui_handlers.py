@@ -107,3 +107,12 @@ def test_study_shows_the_brief_and_the_cited_answer(handlers):
     items = {i.question: i for i in load_items() if i.study}
     text = handlers.study("What is the median age of patients with IVL?", "about 40", items)
     assert "**Your answer:** about 40" in text and "45" in text and "<b>Sources</b>" in text
+
+
+def test_an_editors_note_is_shown_under_its_citation_marked_as_the_editors(answerer):
+    from ivl.ui import render_sources
+
+    answer = answerer.answer("How many cases of IVL have been reported?")
+    html = render_sources(answer)
+    assert "Editor&#x27;s note</b> (not the source&#x27;s words)" in html or "Editor's note</b> (not the source's words)" in html
+    assert "2026 case report gives ~800" in html
