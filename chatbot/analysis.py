@@ -13,11 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 
-import yaml
-
-from chatbot.text import WORD, clean
+from chatbot.text import WORD, clean, lexicon_data
 
 KINDS = ("quantity", "definition", "yes_no", "why", "comparison", "list")
 
@@ -32,7 +29,7 @@ class Analysis:
 
 @cache
 def _patterns() -> dict[str, re.Pattern]:
-    data = yaml.safe_load(files("chatbot").joinpath("data/lexicon.yaml").read_text(encoding="utf-8"))
+    data = lexicon_data()
     out = {k: re.compile(p) for k, p in data["question_kinds"].items()}
     for key in ("case_cues", "source_strong", "source_weak", "source_names", "part_breaks"):
         out[key] = re.compile(data[key])

@@ -118,7 +118,7 @@ class Answerer:
         """Gather, rank the candidates with the fitted ranker and decide abstention."""
         g = self.gather(question, history)
         a = self.abstention
-        ranked = rank(g.candidates, g.sentence_rows, a.ranker)
+        ranked = rank(g.candidates, a.ranker.probability(g.sentence_rows)) if g.candidates else []
         p = a.answerable_probability(question_features(ranked, g.analysis, g.groups, g.unknown)) if ranked else None
         return Considered(g, ranked, p or 0.0, a.abstains(p))
 

@@ -94,10 +94,8 @@ class Logistic:
         return 1 / (1 + np.exp(-z))
 
 
-def rank(cands: list[Candidate], x: np.ndarray, model: Logistic) -> list[Candidate]:
+def rank(cands: list[Candidate], probabilities: np.ndarray) -> list[Candidate]:
     """Candidates best first by the ranker's probability (set as their score); ties by retrieval rank, place."""
-    if not cands:
-        return []
-    for c, p in zip(cands, model.probability(x)):
+    for c, p in zip(cands, probabilities):
         c.score = float(p)
     return sorted(cands, key=lambda c: (-c.score, c.rank, c.source_id, c.start))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from chatbot.models import NOT_ADVICE, SOURCES_DIFFER, Citation
-from chatbot.text import squash
+from ivl_index.sentences import squash
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~]|^[-+](?= )|!(?=\[))")
 MARKER = re.compile(r"(?<!\\)\[(\d+)\]")

@@ -33,11 +33,6 @@ STOP = frozenset(
 )
 
 
-def squash(text: str) -> str:
-    """Whitespace folded to single spaces: how quotes are compared with the passages they come from."""
-    return " ".join(text.split())
-
-
 def strip_markup(text: str) -> str:
     """Question text without HTML tags, script bodies, Markdown images or URLs, for searching only."""
     text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<[^>]*>", " ", text)
@@ -58,6 +53,12 @@ def clean(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
 
 
+@cache
+def lexicon_data() -> dict:
+    """chatbot/data/lexicon.yaml, parsed once: the Lexicon and the question analysis both read it."""
+    return yaml.safe_load(files("chatbot").joinpath("data/lexicon.yaml").read_text(encoding="utf-8"))
+
+
 @dataclass(frozen=True)
 class Lexicon:
     spellings: dict[str, str]
@@ -72,7 +73,7 @@ class Lexicon:
     @staticmethod
     @cache
     def load() -> Lexicon:
-        data = yaml.safe_load(files("chatbot").joinpath("data/lexicon.yaml").read_text(encoding="utf-8"))
+        data = lexicon_data()
         spellings = {v: k for k, variants in data["spellings"].items() for v in variants}
         return Lexicon(
             spellings,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from chatbot.abstention import abstained
 from chatbot.models import SOURCES_DIFFER, Answer, Citation
 from chatbot.render import render
-from chatbot.text import squash
+from ivl_index.sentences import squash
 
 Support = Callable[[str, str], bool]  # (claim, quote) -> does the quote support the claim?
 NUMBER = re.compile(r"\d+(?:\.\d+)?")  # a paraphrase must keep its quote's numbers

@@ -25,7 +25,7 @@ import numpy as np
 from chatbot.abstention import CALIBRATION, Abstention
 from chatbot.answerer import Answerer, Gathered
 from chatbot.composition import compose
-from chatbot.ranker import QUESTION_FEATURES, SENTENCE_FEATURES, question_features
+from chatbot.ranker import QUESTION_FEATURES, SENTENCE_FEATURES, Logistic, question_features, rank
 from chatbot.settings import AnswerSettings
 from evals.labelled import Item, load_items
 
@@ -94,11 +94,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> dict:
             "intercept": round(float(model.intercept_[0]), 6)}  # fmt: skip
 
 
-def probability(model: dict, x: np.ndarray) -> np.ndarray:
-    z = ((x - np.array(model["mean"])) / np.array(model["scale"])) @ np.array(model["coef"]) + model["intercept"]
-    return 1 / (1 + np.exp(-z))
-
-
 def positive(item: Item, text: str, source_id: str) -> bool:
     """Does this sentence answer (part of) the item: one of its vital facts, from a source it expects?"""
     facts = [f for f in item.facts if f.vital] or item.facts
@@ -115,12 +110,6 @@ def ranker_rows(items: list[Item], gathered: list[Gathered]) -> tuple[np.ndarray
         ys += [positive(item, c.text, c.source_id) for c in g.candidates]
         owner += [n] * len(g.candidates)
     return np.vstack(xs), np.array(ys), np.array(owner)
-
-
-def ranked(g: Gathered, p: np.ndarray) -> list:
-    for c, v in zip(g.candidates, p):
-        c.score = float(v)
-    return sorted(g.candidates, key=lambda c: (-c.score, c.rank, c.source_id, c.start))
 
 
 def answered_right(item: Item, chosen: list) -> bool:
@@ -187,11 +176,11 @@ def calibrate(settings: AnswerSettings, out: Path | None = None) -> dict:
     oof = [np.zeros(len(g.candidates)) for g in gathered]
     for f in range(FOLDS):
         train = fold[owner] != f
-        model = fit_logistic(x[train], y[train], SENTENCE_FEATURES)
+        model = Logistic.from_dict(fit_logistic(x[train], y[train], SENTENCE_FEATURES), SENTENCE_FEATURES)
         for n in np.flatnonzero(fold == f):
             if len(gathered[n].candidates):
-                oof[n] = probability(model, gathered[n].sentence_rows)
-    lists = [ranked(g, p) for g, p in zip(gathered, oof)]
+                oof[n] = model.probability(gathered[n].sentence_rows)
+    lists = [rank(g.candidates, p) for g, p in zip(gathered, oof)]
     answerable = np.array([i.abstain is False for i in items])
     top_right = [positive(i, c[0].text, c[0].source_id) for i, c in zip(items, lists) if i.abstain is False and c]
 
@@ -201,7 +190,8 @@ def calibrate(settings: AnswerSettings, out: Path | None = None) -> dict:
     held = np.zeros(len(items))
     for f in range(FOLDS):
         mine = fold == f
-        held[mine] = probability(fit_logistic(q[~mine], answerable[~mine], QUESTION_FEATURES), q[mine])
+        model = Logistic.from_dict(fit_logistic(q[~mine], answerable[~mine], QUESTION_FEATURES), QUESTION_FEATURES)
+        held[mine] = model.probability(q[mine])
     cv_cuts = {f: answer_cut(held[fold != f], answerable[fold != f]) for f in range(FOLDS)}
     decided = np.array([held[n] < cv_cuts[fold[n]] for n in range(len(items))])
     decision["answer_at"] = round(answer_cut(held, answerable), 4)

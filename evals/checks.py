@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 from chatbot.models import Answer
 from chatbot.render import escape_markdown, markers
-from chatbot.text import Lexicon, squash
+from chatbot.text import Lexicon
 from chatbot.validator import NUMBER, verbatim
 from evals.labelled import Item
+from ivl_index.sentences import squash
 
 SUPPORT_OVERLAP = 0.6  # share of a paraphrased sentence's content terms its quote must contain
 

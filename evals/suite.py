@@ -20,11 +20,11 @@ from tqdm import tqdm
 
 from chatbot.answerer import Answerer
 from chatbot.settings import AnswerSettings
-from chatbot.text import squash
 from evals.checks import Verdict, check
 from evals.labelled import SPLIT_FILES, Item, load_items
 from evals.yardsticks import TopChunk, TopSentences
 from ivl_index.errors import UserError
+from ivl_index.sentences import squash
 from ivl_index.settings import REPO_ROOT
 
 PRODUCT, GATED = "hybrid", "test"

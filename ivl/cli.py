@@ -200,9 +200,9 @@ def chat(
     typer.echo(f"IVL chat: http://{settings.chat_host}:{settings.chat_port}  (Ctrl+C to stop)")
     try:
         serve(answerer, settings)
-    except OSError:
+    except OSError as err:
         _port_free(settings.chat_host, settings.chat_port)  # taken while the index loaded
-        raise
+        _fail(f"cannot serve on {settings.chat_host}:{settings.chat_port} ({err})")
 
 
 def _port_free(host: str, port: int) -> None:

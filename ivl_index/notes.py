@@ -11,19 +11,16 @@ import yaml
 
 from ivl_index.documents import SourceDocument
 from ivl_index.errors import IngestError
+from ivl_index.sentences import squash
 
 NOTES_FILE = "notes.yaml"
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
 
 
 @lru_cache(maxsize=16)
 def _read(path: Path, mtime: float) -> dict[tuple[str, str], str]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        return {(str(n["source_id"]), _squash(n["sentence"])): str(n["note"]) for n in raw}
+        return {(str(n["source_id"]), squash(n["sentence"])): str(n["note"]) for n in raw}
     except (OSError, UnicodeDecodeError, yaml.YAMLError, TypeError, KeyError) as err:
         raise IngestError(
             f"{path}: cannot read the editor's notes ({type(err).__name__}); each entry needs source_id, sentence "
@@ -46,13 +43,13 @@ def note_for(document_path: str, source_id: str, sentence: str) -> str:
     """The editor's note on a sentence of the document at this path, or ''."""
     if not document_path:
         return ""
-    return notes_in(Path(document_path).parent).get((source_id, _squash(sentence)), "")
+    return notes_in(Path(document_path).parent).get((source_id, squash(sentence)), "")
 
 
 def check_notes(docs: list[SourceDocument]) -> None:
     """Every note on a document being ingested must quote a sentence that is still in it."""
     for folder in sorted({d.path.parent for d in docs}):
-        texts = {d.source_id: _squash(d.text) for d in docs if d.path.parent == folder}
+        texts = {d.source_id: squash(d.text) for d in docs if d.path.parent == folder}
         for (source_id, sentence), _ in notes_in(folder).items():
             if source_id in texts and sentence not in texts[source_id]:
                 raise IngestError(

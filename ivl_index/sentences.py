@@ -65,6 +65,11 @@ def _add(text: str, start: int, stop: int, spans: list[tuple[int, int]]) -> None
             spans.append((s, e))
 
 
+def squash(text: str) -> str:
+    """Whitespace folded to single spaces: how quotes are compared with the passages they come from."""
+    return " ".join(text.split())
+
+
 def chunk_sentences(chunk: Document) -> list[tuple[str, str, int, int]]:
     """(sentence id, text, start, end in the source file) for each sentence of a chunk. The id depends only
     on the source, the span and the words, so a reader can recompute it from a chunk and fetch by id."""

@@ -12,7 +12,7 @@ from chatbot.abstention import CALIBRATION
 from chatbot.answerer import Answerer
 from chatbot.ranker import Logistic
 from evals import labelled
-from evals.calibrate import answer_cut, calibrate, fit_logistic, folds, probability, support_cut
+from evals.calibrate import answer_cut, calibrate, fit_logistic, folds, support_cut
 
 
 def test_shipped_calibration_is_what_calibrate_gives_now(built_index, tmp_path):
@@ -102,6 +102,5 @@ def test_the_answerer_applies_the_fitted_weights_as_scikit_learn_would():
     reference = LogisticRegression(C=1.0, max_iter=5000).fit((x - mean) / scale, y)
     expected = reference.predict_proba((x - mean) / scale)[:, 1]
     assert np.allclose(model.probability(x), expected, atol=1e-4)
-    assert np.allclose(probability(fitted, x), expected, atol=1e-4)
     with pytest.raises(ValueError, match="features"):
         Logistic.from_dict(fitted, ("a", "b"))
