@@ -23,6 +23,7 @@ from langchain_core.documents import Document
 from chatbot.abstention import Abstention, abstained
 from chatbot.analysis import Analysis, analyse
 from chatbot.drafting import draft
+from chatbot.glossary import Glossary
 from chatbot.knowledge import IndexView
 from chatbot.models import Answer, Retrieval
 from chatbot.question import checked, search_query
@@ -92,6 +93,7 @@ class Answerer:
         else:
             d = draft(q, c.candidates, c.gathered.parts, self.lexicon, self.abstention, self.settings)
             result = validate(d, {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks})
+        result = Glossary.load().define(result)
         result.seconds = round(time.perf_counter() - started, 4)
         return result
 

@@ -22,6 +22,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from chatbot.answerer import Answerer
+from chatbot.glossary import Glossary
 from chatbot.models import Answer, Retrieval, citation_from_chunk
 from chatbot.scoring import Candidate
 from chatbot.settings import AnswerSettings
@@ -125,6 +126,7 @@ class LLMAnswerer:
         kept = len(answer.sentences) / len(claims) if claims else 0.0
         if answer.abstained or kept < self.settings.llm_min_kept:
             return self.fallback(question, FALLBACK_UNSUPPORTED, started)
+        answer = Glossary.load().define(answer)
         answer.seconds = round(time.perf_counter() - started, 4)
         return answer
 

@@ -37,6 +37,12 @@ class Citation(BaseModel):
     note: str = Field("", description="An editor's note on a known flaw of this sentence (not the source's words).")
 
 
+class Definition(BaseModel):
+    term: str
+    text: str
+    origin: str = Field("glossary", description="Always this tool's glossary: a general definition, not a source's claim.")
+
+
 class Answer(BaseModel):
     question: str
     answer: str = Field(description="Markdown; every sentence ends with its [n] marker(s).")
@@ -45,6 +51,10 @@ class Answer(BaseModel):
     seconds: float = 0.0
     notices: list[str] = []
     sentences: list[str] = Field([], description="The answer's claims, in order, as plain text.")
+    definition: Definition | None = Field(
+        None, description="For a question asking what a term means that the cited sentences do not define: the "
+        "glossary's definition, shown marked as a definition (not a source's claim).",
+    )
 
 
 def citation_from_chunk(n: int, meta: dict, quote: str, start: int = -1, end: int = -1) -> Citation:

@@ -33,7 +33,10 @@ class Fact(BaseModel):
             return self.name
         if self.number is not None:
             return f"{self.number:g}"
-        return re.sub(r"\\b|\[- \]\?|[\\^$()?]", "", self.any[0]) if self.any else "?"
+        if not self.any:
+            return "?"
+        first = re.sub(r"\[(\w)\w*\]", r"\1", self.any[0])  # "Birc[hk]" -> "Birch"
+        return re.sub(r"\\b|\[- \]\?|[\\^$()?]", "", first)
 
     def found_in(self, text: str) -> bool:
         if self.number is not None:

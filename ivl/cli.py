@@ -117,9 +117,15 @@ def _source_lines(answer) -> list[str]:
 
 def _print_answer(answer) -> None:
     """On a terminal, the Markdown rendered; piped, plain unwrapped text (no escapes, no hard line breaks)."""
+    definition = (
+        f"Definition of {answer.definition.term} (this tool's glossary, not the sources): {answer.definition.text}\n"
+        if answer.definition else ""
+    )  # fmt: skip
     if not sys.stdout.isatty():
         from chatbot.render import plain  # lazy, like every answering import here
 
+        if definition:
+            typer.echo(definition)
         typer.echo(plain(answer.answer))
         if answer.citations:
             typer.echo("\nSources")
@@ -131,6 +137,8 @@ def _print_answer(answer) -> None:
     from rich.markdown import Markdown
 
     console = Console()
+    if definition:
+        console.print(definition, markup=False, highlight=False)
     console.print(Markdown(answer.answer))
     if answer.citations:
         console.print("\n[bold]Sources[/bold]")

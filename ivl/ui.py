@@ -1,27 +1,27 @@
-"""The Gradio chat. `build_app` makes the Blocks (tests drive its handlers without a server); `launch` serves it.
+"""The Gradio chat. `build_app` makes the Blocks (tests drive `Handlers` without a server); `serve` launches it.
 
-Everything shown that came from a user or a document is escaped before rendering, and the chatbot's own
-HTML sanitizer stays on: a question or a document can never run script or load anything.
+The conversation lives in per-session state as turns (question, answer, feedback); the screen is always drawn
+from those turns, so "New conversation", a view switch and feedback all change the one record the answerer's
+follow-ups also use. Rendering is in ivl/render.py, the clean Markdown for copy and export in ivl/export.py.
 """
 
 # No `from __future__ import annotations` here: Gradio reads the gr.LikeData annotation at run time.
-import html
 import json
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
-import yaml
-
+from chatbot.glossary import Glossary
 from chatbot.models import Answer
 from chatbot.render import escape_markdown
-from evals.labelled import load_items
 from ingest.loaders import load
+from ivl.export import conversation_markdown
+from ivl.render import CLINICIAN, STUDENT, render_answer, render_section, section_at
 from ivl.settings import Settings
+from ivl.study import StudyItem, missed_facts, study_items
 from ivl_index.errors import QuestionError, UserError
 
 INTRO = (
@@ -36,93 +36,57 @@ EXAMPLES = [
     "What are the symptoms of intravenous leiomyomatosis?",
     "How is IVL treated?",
     "What is the recurrence rate after myomectomy?",
-    "How often should imaging be done after surgery for IVL?",
+    "What does adnexectomy mean?",
 ]
-CLINICIAN, STUDENT = "Clinician", "Student"
 # System fonts only: Gradio's default theme fetches Inter from Google Fonts, an outbound request.
 FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
-CSS = """
-.ivl-sources { margin-top: .5em; font-size: .92em; }
-.ivl-sources ol { padding-left: 1.4em; }
-.ivl-sources blockquote { margin: .3em 0; padding-left: .6em; border-left: 3px solid #999; }
-.ivl-note { margin: .3em 0; padding: .3em .6em; background: #fff7e0; border-left: 3px solid #c90; }
-.ivl-glossary { margin-top: .6em; font-size: .92em; }
-"""
-
-
-def _safe_url(url: str) -> str:
-    return url if re.match(r"^https?://[^\s\"'<>]+$", url or "") else ""
-
-
-@dataclass
-class Glossary:
-    entries: list[dict]
-
-    @staticmethod
-    def load() -> "Glossary":
-        return Glossary(yaml.safe_load(files("chatbot").joinpath("data/glossary.yaml").read_text(encoding="utf-8")))
-
-    def terms_in(self, text: str) -> list[dict]:
-        return [e for e in self.entries if any(re.search(rf"(?i)\b{re.escape(m)}\b", text) for m in e["match"])]
-
-
-def render_sources(answer: Answer) -> str:
-    """Numbered sources under an answer: details visible, the quoted passage expandable in place."""
-    items = []
-    for c in answer.citations:
-        url = _safe_url(c.url)
-        link = f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{html.escape(url)}</a>' if url else ""
-        items.append(
-            f'<li value="{c.n}"><b>{html.escape(c.title)}</b> — {html.escape(c.section)} · {html.escape(c.date)} · '
-            f"<i>{html.escape(c.evidence)}</i><br>{link}"
-            f"<details><summary>Quoted passage [{c.n}]</summary><blockquote>{html.escape(c.quote)}</blockquote></details>"
-            + (f'<div class="ivl-note"><b>Editor\'s note</b> (not the source\'s words): {html.escape(c.note)}</div>' if c.note else "")
-            + "</li>"
-        )
-    return f'<div class="ivl-sources"><b>Sources</b><ol>{"".join(items)}</ol></div>'
-
-
-def render_glossary(answer: Answer, glossary: Glossary) -> str:
-    found = glossary.terms_in(" ".join(answer.sentences))
-    if not found:
-        return ""
-    rows = "".join(
-        f"<li><b>{html.escape(e['term'])}</b> — <i>Definition:</i> {html.escape(e['definition'])}</li>" for e in found
-    )
-    return (
-        '<div class="ivl-glossary"><b>Terms explained</b> <i>(general definitions from this tool\'s glossary, '
-        f"not claims from the sources)</i><ul>{rows}</ul></div>"
-    )
-
-
-def render_answer(answer: Answer, view: str, glossary: Glossary) -> str:
-    if answer.abstained:
-        return f"> ⓘ **Not in the sources.** {answer.answer}"
-    text = f"{answer.answer}\n\n{render_sources(answer)}"
-    if view == STUDENT:
-        text += render_glossary(answer, glossary)
-    return text
+PAGE = files("ivl").joinpath("page")
+THANKS = "Thanks: your feedback was saved."
+ASK_COMMENT = "Feedback saved. What was wrong? You can say below the conversation (optional)."
+THANKS_COMMENT = "Thanks: your feedback and comment were saved."
+DOWNLOAD_JS = """(text) => {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/markdown" }));
+  link.download = "ivl-conversation.md";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}"""
 
 
 class FeedbackLog:
-    """Thumbs up/down appended to a JSONL file; the only place a question is written to disk."""
+    """Thumbs up/down (and an optional comment) appended to a JSONL file; the only place a question is written."""
 
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
 
-    def add(self, answer: dict, verdict: str) -> None:
+    def add(self, answer: dict, verdict: str, comment: str = "") -> None:
         record = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "verdict": verdict,
             "question": answer["question"],
             "answer": answer["answer"],
             "citations": answer["citations"],
-        }
+        } | ({"comment": comment} if comment else {})
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+class Passages:
+    """chunk id -> (text, start offset): the passage a citation's quote is highlighted in. Read again when the
+    answerer has moved to a new index version and a cited chunk is not known yet."""
+
+    def __init__(self, answerer):
+        self.answerer = answerer
+        self.by_id: dict[str, tuple[str, int]] = {}
+
+    def get(self, chunk_id: str) -> tuple[str, int] | None:
+        if chunk_id not in self.by_id:
+            self.by_id = {d.metadata["chunk_id"]: (d.page_content, int(d.metadata.get("start", -1))) for d in self.answerer.chunks()}
+        return self.by_id.get(chunk_id)
 
 
 @dataclass
@@ -133,19 +97,36 @@ class Handlers:
     settings: Settings
     glossary: Glossary = field(default_factory=Glossary.load)
     feedback: FeedbackLog | None = None
+    passages: Passages | None = None
+
+    def __post_init__(self):
+        self.passages = self.passages or Passages(self.answerer)
 
     @staticmethod
     def new_session() -> dict:
-        return {"questions": [], "answers": {}}
+        """questions: what the answerer's follow-ups read; turns: what the screen shows, one per question."""
+        return {"questions": [], "turns": []}
+
+    def show(self, session: dict, view: str) -> list[dict]:
+        """The whole conversation drawn from the session's turns."""
+        messages = []
+        for i, turn in enumerate(session["turns"]):
+            messages.append(_msg("user", escape_markdown(turn["question"][:2000]) or "…"))
+            if turn["answer"] is not None:
+                answer = Answer.model_validate(turn["answer"])
+                reply = render_answer(answer, view, self.glossary, str(i), self.passages, turn["feedback"])
+            else:
+                reply = f"*{escape_markdown(turn['message'])}*"
+            messages.append(_msg("assistant", reply))
+        return messages
 
     def respond(self, message: str, history: list, view: str, session: dict):
         """One turn, as the answerer's `stream` gives it: progress while a model writes (the LLM path), then only
         the checked answer, or a clear message. A model's draft is never shown: a clinician who reads an
         unchecked claim has read it, even if it is replaced a second later."""
-        session = {"questions": list(session["questions"]), "answers": dict(session["answers"])}
-        history = list(history or [])
+        session = {"questions": list(session["questions"]), "turns": list(session["turns"])}
         message = message if isinstance(message, str) else ""
-        shown = _msg("user", escape_markdown(message[:2000]))
+        shown = self.show(session, view)
         try:
             shown_words = -1
             for step in self.answerer.stream(message, session["questions"]):
@@ -155,47 +136,77 @@ class Handlers:
                         continue
                     shown_words = words
                     progress = f"*Writing the answer ({words} word{'s' * (words != 1)} so far); it appears once every claim is checked against its source…*"
-                    yield history + [shown, _msg("assistant", progress)], "", session
+                    yield shown + [_msg("user", escape_markdown(message[:2000])), _msg("assistant", progress)], "", session
                     continue
                 session["questions"].append(step.question)
-                done = history + [_msg("user", escape_markdown(step.question)), _msg("assistant", render_answer(step, view, self.glossary))]
-                session["answers"][len(done) - 1] = step.model_dump()
-                yield done, "", session
+                session["turns"].append(_turn(step.question, answer=step.model_dump()))
+                yield self.show(session, view), "", session
         except QuestionError as err:
-            asked = escape_markdown(message[:200]) if message.strip() else "…"
-            yield history + [_msg("user", asked), _msg("assistant", f"*{escape_markdown(str(err))}*")], "", session
+            session["turns"].append(_turn(message[:200], message=str(err)))
+            yield self.show(session, view), "", session
         except Exception as err:  # noqa: BLE001 -- a failing index must not crash the page; say what happened
             reason = str(err) if isinstance(err, UserError) else "knowledge base unavailable; try again in a moment"
-            reply = _msg("assistant", f"*{escape_markdown(reason[:1].upper() + reason[1:])}*")
-            yield history + [shown, reply], message, session
+            session["turns"].append(_turn(message[:2000], message=reason[:1].upper() + reason[1:]))
+            yield self.show(session, view), message, session
 
-    def record_feedback(self, index, liked: bool | None, session: dict) -> str:
-        if self.feedback is None:
-            return ""
+    def record_feedback(self, index, liked: bool | None, session: dict, view: str) -> tuple[list, dict, bool]:
+        """Save a thumbs up/down and confirm it on the answer itself, just above the thumbs. Returns the redrawn
+        conversation, the session, and whether to offer the optional comment (after a thumbs-down)."""
         position = index[0] if isinstance(index, (list, tuple)) else index
-        answer = session["answers"].get(position)
-        if answer is None:
-            return ""
-        self.feedback.add(answer, "up" if liked else "down")
-        return "Thanks — your feedback was saved."
+        turns = list(session["turns"])
+        turn = turns[position // 2] if isinstance(position, int) and 0 <= position // 2 < len(turns) else None
+        if self.feedback is None or turn is None or turn["answer"] is None:
+            return self.show(session, view), session, False
+        self.feedback.add(turn["answer"], "up" if liked else "down")
+        turns[position // 2] = turn | {"feedback": THANKS if liked else ASK_COMMENT}
+        session = session | {"turns": turns, "commenting": None if liked else position // 2}
+        return self.show(session, view), session, not liked
 
-    def study(self, question: str, attempt: str, items: dict) -> str:
-        item = items.get(question)
-        if item is None:
+    def record_comment(self, comment: str, session: dict, view: str) -> tuple[list, dict]:
+        """The optional comment after a thumbs-down, saved with the answer it is about."""
+        at = session.get("commenting")
+        comment = (comment or "").strip()[: self.settings.max_question_chars]
+        if self.feedback is None or at is None or not comment or at >= len(session["turns"]):
+            return self.show(session, view), session
+        turns = list(session["turns"])
+        self.feedback.add(turns[at]["answer"], "down", comment)
+        turns[at] = turns[at] | {"feedback": THANKS_COMMENT}
+        session = session | {"turns": turns, "commenting": None}
+        return self.show(session, view), session
+
+    def export(self, session: dict) -> str:
+        """The conversation as clean Markdown ("Export conversation")."""
+        turns = [(t["question"], Answer.model_validate(t["answer"]) if t["answer"] else t["message"]) for t in session["turns"]]
+        return conversation_markdown(turns)
+
+    def study(self, question: str, attempt: str, items: dict[str, StudyItem]) -> str:
+        """The student's answer read against the item's key facts (the missed ones named), then the brief
+        answer and the cited one."""
+        offered = items.get(question)
+        if offered is None:
             return "*Pick a question first.*"
-        try:
-            answer = self.answerer.answer(item.question, item.history)
-        except UserError as err:
-            return f"*{escape_markdown(str(err))}*"
-        mine = escape_markdown(attempt.strip()) if attempt and attempt.strip() else "*(no answer written)*"
-        return (
-            f"**Your answer:** {mine}\n\n**In brief** (this tool's summary): {escape_markdown(item.explain)}\n\n"
-            f"**The cited answer:**\n\n{render_answer(answer, STUDENT, self.glossary)}"
-        )
+        attempt = attempt if isinstance(attempt, str) else ""
+        if len(attempt) > self.settings.max_question_chars:
+            return f"*Your answer is longer than {self.settings.max_question_chars} characters; shorten it and try again.*"
+        if attempt.strip():
+            found, missed = missed_facts(offered.item, attempt)
+            verdict = (
+                ("**Key facts you stated:** " + "; ".join(found) + "\n\n" if found else "")
+                + ("**Key facts you missed:** " + "; ".join(missed) if missed else "**You stated every key fact.**")
+            )
+            mine = f"**Your answer:** {escape_markdown(attempt.strip())}\n\n{verdict}"
+        else:
+            mine = "**Your answer:** *(none written: write one to see which key facts it states)*"
+        cited = render_answer(offered.answer, STUDENT, self.glossary, "study", self.passages)
+        return f"{mine}\n\n**In brief** (this tool's summary): {escape_markdown(offered.item.explain)}\n\n**The cited answer:**\n\n{cited}"
 
 
 def _msg(role: str, content: str) -> dict:
     return {"role": role, "content": content}
+
+
+def _turn(question: str, answer: dict | None = None, message: str | None = None) -> dict:
+    return {"question": question, "answer": answer, "message": message, "feedback": ""}
 
 
 def source_documents(answerer) -> list:
@@ -210,21 +221,17 @@ def source_documents(answerer) -> list:
     return docs
 
 
-def render_section(doc, section_name: str) -> str:
-    section = next((s for s in doc.sections if s.name == section_name), None)
-    meta = doc.citation_meta()
-    url = _safe_url(meta["url"])
-    head = (
-        f"### {escape_markdown(doc.title)}\n\n"
-        f"{escape_markdown(meta['by'])} · {escape_markdown(meta['date'])} · *{escape_markdown(meta['evidence'])}*  \n"
-        + (f"[{url}]({url})  \n" if url else "")
-        + f"Licence: {escape_markdown(meta['licence'] or 'not stated')}\n\n"
-    )
-    if section is None:
-        return head
-    note = "" if section.indexed else "*This section is shown for reference; answers do not quote it.*\n\n"
-    body = "\n\n".join(escape_markdown(p) for p in doc.text[section.start : section.end].split("\n\n") if p.strip())
-    return f"{head}#### {escape_markdown(section.name)}\n\n{note}{body}"
+def cited_place(docs: list, params: dict) -> tuple | None:
+    """(document, section name, (start, end)) for a link from a citation (?doc=ID&at=START&to=END), if valid."""
+    doc = next((d for d in docs if d.source_id == params.get("doc")), None)
+    try:
+        at, to = int(params.get("at", "")), int(params.get("to", ""))
+    except ValueError:
+        return None
+    if doc is None or not 0 <= at < to <= len(doc.text) or to - at > 5000:
+        return None
+    section = section_at(doc, at)
+    return (doc, section, (at, to)) if section else None
 
 
 def build_app(answerer, settings: Settings):
@@ -235,28 +242,36 @@ def build_app(answerer, settings: Settings):
     handlers = Handlers(answerer, settings, feedback=feedback)
     docs = source_documents(answerer)
     by_title = {d.title: d for d in docs}
-    study_items = {i.question: i for i in load_items("tune") if i.study}
+    offered = study_items(answerer)
 
     with gr.Blocks(title="IVL literature chatbot", analytics_enabled=False) as demo:
         session = gr.State(Handlers.new_session())
         gr.Markdown("## Intravenous leiomyomatosis: cited answers")
         gr.Markdown(INTRO, elem_id="intro")
         view = gr.Radio([CLINICIAN, STUDENT], value=CLINICIAN, label="View", info="Student adds plain-language definitions.", elem_id="view")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Ask", id="ask"):
                 chat = gr.Chatbot(
-                    label="Answers", height=520, elem_id="chat", sanitize_html=True, buttons=["copy", "copy_all"],
-                    feedback_options=("Like", "Dislike") if feedback else None,
+                    show_label=False, height="auto", min_height=160, elem_id="chat", sanitize_html=True,
+                    buttons=["copy"], feedback_options=("Like", "Dislike") if feedback else None, autoscroll=True,
                 )  # fmt: skip
-                with gr.Row():
+                with gr.Row(visible=False, elem_id="comment-row") as comment_row:
+                    comment = gr.Textbox(
+                        placeholder="What was wrong with this answer? (optional)", show_label=False, scale=8,
+                        max_length=settings.max_question_chars, elem_id="comment",
+                    )  # fmt: skip
+                    send_comment = gr.Button("Send", scale=1, elem_id="send-comment")
+                with gr.Row(elem_id="question-row"):
                     box = gr.Textbox(
                         placeholder="Ask about IVL, e.g. how it is treated", show_label=False, scale=8,
                         max_length=settings.max_question_chars, elem_id="question",
                     )  # fmt: skip
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="send")
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=60, elem_id="send")
+                with gr.Row():
+                    clear = gr.Button("New conversation", size="sm", elem_id="new-conversation")
+                    export = gr.Button("Export conversation", size="sm", elem_id="export")
+                exported = gr.Textbox(visible=False)
                 gr.Examples(EXAMPLES, inputs=box, label="Example questions")
-                status = gr.Markdown(elem_id="feedback-status")
-                clear = gr.Button("New conversation", size="sm")
             with gr.Tab("Sources", id="sources"):
                 gr.Markdown("Browse the documents the answers quote, section by section.")
                 first = docs[0] if docs else None
@@ -264,30 +279,59 @@ def build_app(answerer, settings: Settings):
                 sec_pick = gr.Dropdown([s.name for s in first.sections] if first else [], value=first.sections[0].name if first and first.sections else None, label="Section")
                 reader = gr.Markdown(render_section(first, first.sections[0].name) if first and first.sections else "", elem_id="reader")
             with gr.Tab("Study", id="study"):
-                gr.Markdown("Answer in your own words, then compare with the cited answer.")
-                pick = gr.Dropdown(list(study_items), label="Question", elem_id="study-question")
+                gr.Markdown(
+                    "Answer in your own words, then see which key facts you stated and compare with the cited answer. "
+                    f"{len(offered)} questions, each one the sources answer with its key facts."
+                )
+                pick = gr.Dropdown(list(offered), label="Question", elem_id="study-question")
                 attempt = gr.Textbox(label="Your answer", lines=3, max_length=settings.max_question_chars)
-                check = gr.Button("Show the answer")
+                check = gr.Button("Check my answer")
                 result = gr.Markdown(elem_id="study-result")
 
         submit = dict(fn=handlers.respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
         box.submit(**submit, api_name="ask")
         send.click(**submit, api_name=False)
-        clear.click(lambda: ([], "", Handlers.new_session()), outputs=[chat, box, session])
+        fresh = lambda: ([], "", Handlers.new_session(), gr.update(visible=False))  # noqa: E731
+        clear.click(fresh, outputs=[chat, box, session, comment_row], api_name=False)
+        chat.clear(fresh, outputs=[chat, box, session, comment_row], api_name=False)
+        view.change(handlers.show, inputs=[session, view], outputs=chat, api_name=False)
+        export.click(handlers.export, inputs=session, outputs=exported, api_name=False).then(
+            None, inputs=exported, js=DOWNLOAD_JS
+        )
         if feedback:
-            def on_like(data: gr.LikeData, state: dict) -> str:
-                return handlers.record_feedback(data.index, data.liked, state)
+            def on_like(data: gr.LikeData, state: dict, shown_view: str):
+                shown, state, ask_comment = handlers.record_feedback(data.index, data.liked, state, shown_view)
+                return shown, state, gr.update(visible=ask_comment)
 
-            chat.like(on_like, inputs=[session], outputs=[status])
+            chat.like(on_like, inputs=[session, view], outputs=[chat, session, comment_row], api_name=False)
+
+            def on_comment(text: str, state: dict, shown_view: str):
+                shown, state = handlers.record_comment(text, state, shown_view)
+                return shown, state, "", gr.update(visible=False)
+
+            for trigger in (send_comment.click, comment.submit):
+                trigger(on_comment, inputs=[comment, session, view], outputs=[chat, session, comment, comment_row], api_name=False)
 
         def on_doc(title):
             doc = by_title.get(title)
             names = [s.name for s in doc.sections] if doc else []
             return gr.update(choices=names, value=names[0] if names else None), render_section(doc, names[0]) if names else ""
 
-        doc_pick.change(on_doc, inputs=doc_pick, outputs=[sec_pick, reader])
-        sec_pick.change(lambda t, s: render_section(by_title[t], s) if t in by_title else "", inputs=[doc_pick, sec_pick], outputs=reader)
-        check.click(lambda q, a: handlers.study(q, a, study_items), inputs=[pick, attempt], outputs=result)
+        def on_load(request: gr.Request):
+            place = cited_place(docs, dict(request.query_params) if request else {})
+            if place is None:
+                return gr.update(), gr.update(), gr.update(), gr.update()
+            doc, section, span = place
+            return (
+                gr.Tabs(selected="sources"), gr.update(value=doc.title),
+                gr.update(choices=[s.name for s in doc.sections], value=section), render_section(doc, section, span),
+            )  # fmt: skip
+
+        # `.input`, not `.change`: a section chosen by a citation link must not be reset by the document's change.
+        doc_pick.input(on_doc, inputs=doc_pick, outputs=[sec_pick, reader], api_name=False)
+        sec_pick.input(lambda t, s: render_section(by_title[t], s) if t in by_title else "", inputs=[doc_pick, sec_pick], outputs=reader, api_name=False)
+        demo.load(on_load, outputs=[tabs, doc_pick, sec_pick, reader], api_name=False)
+        check.click(lambda q, a: handlers.study(q, a, offered), inputs=[pick, attempt], outputs=result, api_name=False)
     return demo
 
 
@@ -308,7 +352,8 @@ def serve(answerer, settings: Settings, **kwargs):
         share=False,
         auth=auth,
         theme=theme(),
-        css=CSS,
+        css=PAGE.joinpath("chat.css").read_text(encoding="utf-8"),
+        js=PAGE.joinpath("chat.js").read_text(encoding="utf-8"),
         footer_links=[],
         **kwargs,
     )

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from chatbot.answerer import Answerer
+from ivl.render import CLINICIAN, STUDENT, render_section
 from ivl.settings import load_settings
-from ivl.ui import CLINICIAN, STUDENT, FeedbackLog, Handlers, render_section, source_documents
+from ivl.ui import FeedbackLog, Handlers, cited_place, source_documents
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +33,15 @@ def test_answer_shows_markers_and_numbered_sources_with_links_and_quotes(handler
     assert box == "" and history[-2] == {"role": "user", "content": "How is IVL treated?"}
     assert "[1]" in reply and "<b>Sources</b>" in reply
     assert 'href="https://rarediseases.info.nih.gov/diseases/10802/intravenous-leiomyomatosis"' in reply or 'href="https://doi.org/10.3892/etm.2026.13183"' in reply
-    assert "<details><summary>Quoted passage [1]</summary><blockquote>" in reply
+    assert '<a class="ivl-cite" href="#ivl-0-1">[1]</a>' in reply and '<details id="ivl-0-1" class="ivl-c">' in reply
+    assert "<mark>" in reply and 'class="ivl-open" href="?doc=' in reply
     assert session["questions"] == ["How is IVL treated?"]
 
 
 def test_abstention_looks_different(handlers):
     reply = ask(handlers, "What is the capital of France?")[0][-1]["content"]
-    assert reply.startswith("> ⓘ **Not in the sources.**") and "Sources" not in reply
+    assert reply.startswith("> **Not in the sources.**") and "Sources" not in reply
+    assert not any(ord(ch) > 0x2000 and ch not in "…" for ch in reply.split("<span")[0])  # no symbol glyphs to miss a font
 
 
 def test_follow_up_uses_this_sessions_questions(handlers):
@@ -62,6 +65,66 @@ def test_student_view_adds_marked_definitions(handlers):
     assert student.startswith(clinician.split("<div")[0].strip())  # the same cited facts
 
 
+def test_switching_view_redraws_the_whole_conversation(handlers):
+    history, _, session = ask(handlers, "What is the recurrence rate after myomectomy alone?")
+    assert "Terms explained" not in history[-1]["content"]
+    redrawn = handlers.show(session, STUDENT)
+    assert len(redrawn) == len(history) and "Terms explained" in redrawn[-1]["content"]
+
+
+def test_one_source_cited_several_times_is_named_once_with_each_passage(handlers):
+    history, _, session = ask(handlers, "What is the recurrence rate after myomectomy alone?")
+    reply = history[-1]["content"]
+    answer = session["turns"][-1]["answer"]
+    titles = {c["title"] for c in answer["citations"]}
+    assert len(answer["citations"]) > len(titles)  # the case report is cited more than once ...
+    for title in titles:
+        assert reply.count(f"<b>{title}</b>") == 1  # ... and named once
+    assert reply.count('<details id="ivl-0-') == len(answer["citations"])
+
+
+def test_a_citation_link_opens_its_document_section_with_the_quote_marked(handlers, answerer):
+    history, _, session = ask(handlers, "What is the recurrence rate after myomectomy alone?")
+    c = session["turns"][-1]["answer"]["citations"][0]
+    docs = source_documents(answerer)
+    doc, section, span = cited_place(docs, {"doc": c["source_id"], "at": str(c["start"]), "to": str(c["end"])})
+    assert section == c["section"]
+    page = render_section(doc, section, span)
+    marked = page.split('<mark id="ivl-here">')[1].split("</mark>")[0]
+    assert " ".join(marked.split()).replace("\\", "") == " ".join(c["quote"].split())
+    assert cited_place(docs, {"doc": c["source_id"], "at": "x", "to": "1"}) is None
+    assert cited_place(docs, {"doc": "nope", "at": "1", "to": "2"}) is None
+
+
+def test_new_conversation_state_forgets_the_follow_up(handlers):
+    _, _, session = ask(handlers, "What is the recurrence rate after myomectomy alone?")
+    history, _, after = ask(handlers, "and after radical surgery?", Handlers.new_session())
+    assert after["questions"] == ["and after radical surgery?"] and len(history) == 2
+
+
+def test_what_a_term_means_is_answered_from_the_glossary_marked_as_a_definition(handlers):
+    reply = ask(handlers, "What does adnexectomy mean?")[0][-1]["content"]
+    assert "Definition: adnexectomy" in reply and "not from the sources" in reply
+    assert "adnexa" in reply and "ovaries)" not in reply.split("</div>")[0]  # its own entry, not oophorectomy's
+
+
+def test_copy_and_export_are_clean_markdown_with_numbered_references(handlers):
+    import html as html_lib
+    import re
+
+    history, _, session = ask(handlers, "How many cases of IVL have been reported?")
+    history, _, session = ask(handlers, "What does adnexectomy mean?", session)
+    hidden = re.search(r'class="ivl-md" hidden title="([^"]*)"', history[1]["content"]).group(1)
+    copied = html_lib.unescape(hidden)
+    exported = handlers.export(session)
+    for text in (copied, exported):
+        assert "<" not in text and "\\" not in text  # no HTML, no Markdown escapes
+        assert "References\n\n1. " in text and "https://" in text and "   > " in text
+    assert "~800" in copied and "Editor's note (not the source's words)" in copied
+    assert "## 1. How many cases of IVL have been reported?" in exported and "## 2. What does adnexectomy mean?" in exported
+    assert "from this tool's glossary, not from the sources" in exported
+
+
 @pytest.mark.parametrize(("question", "message"), [("", "Ask a question"), ("   ", "Ask a question"), ("x" * 5000, "limit is 2,000")])
 def test_bad_input_gets_a_clear_message(handlers, question, message):
     history, _, session = ask(handlers, question)
@@ -76,20 +139,25 @@ def test_script_and_image_payloads_are_escaped(handlers):
     assert all(shown[i - 1] == "\\" for i, ch in enumerate(shown) if ch in "<>![")
 
 
-def test_feedback_is_appended_and_survives_a_new_log(handlers, tmp_path):
+def test_feedback_is_confirmed_on_the_answer_and_a_comment_follows_a_thumbs_down(handlers, tmp_path):
     history, _, session = ask(handlers, "How is IVL treated?")
-    assert handlers.record_feedback(len(history) - 1, True, session).startswith("Thanks")
+    shown, session, comment = handlers.record_feedback(len(history) - 1, True, session, CLINICIAN)
+    assert not comment and "Thanks: your feedback was saved." in shown[-1]["content"]
     again = Handlers(handlers.answerer, handlers.settings, feedback=FeedbackLog(tmp_path / "feedback.jsonl"))
-    again.record_feedback([len(history) - 1], False, session)
+    shown, session, comment = again.record_feedback([len(history) - 1], False, session, CLINICIAN)
+    assert comment and "What was wrong?" in shown[-1]["content"]
+    shown, session = again.record_comment("cites the wrong year", session, CLINICIAN)
+    assert "feedback and comment were saved" in shown[-1]["content"]
     lines = [json.loads(line) for line in (tmp_path / "feedback.jsonl").read_text().splitlines()]
-    assert [entry["verdict"] for entry in lines] == ["up", "down"]
+    assert [entry["verdict"] for entry in lines] == ["up", "down", "down"]
+    assert lines[-1]["comment"] == "cites the wrong year"
     assert {"question", "answer", "citations", "verdict", "time"} <= lines[0].keys()
 
 
 def test_no_question_is_written_without_feedback(answerer, tmp_path):
     quiet = Handlers(answerer, load_settings(data_dir=tmp_path / "d", feedback=False), feedback=None)
     ask(quiet, "How is IVL treated?")
-    assert quiet.record_feedback(1, True, Handlers.new_session()) == ""
+    assert quiet.record_feedback(1, True, Handlers.new_session(), CLINICIAN)[2] is False
     assert not (tmp_path / "d").exists()
 
 
@@ -101,18 +169,36 @@ def test_sources_tab_reads_documents_with_licence_and_marks_unindexed_sections(a
     assert "https://doi.org/10.3892/etm.2026.13183" in page
 
 
-def test_study_shows_the_brief_and_the_cited_answer(handlers):
+@pytest.fixture(scope="module")
+def offered(answerer):
+    from ivl.study import study_items
+
+    return study_items(answerer)
+
+
+def test_study_offers_only_questions_whose_cited_answer_holds_the_key_facts(answerer, offered):
     from evals.labelled import load_items
 
-    items = {i.question: i for i in load_items() if i.study}
-    text = handlers.study("What is the median age of patients with IVL?", "about 40", items)
-    assert "**Your answer:** about 40" in text and "45" in text and "<b>Sources</b>" in text
+    study = [i for i in load_items("tune") if i.study]
+    assert len(offered) >= 15
+    for question, entry in offered.items():
+        for fact in (f for f in entry.item.facts if f.vital):
+            assert fact.found_in(entry.answer.answer), (question, fact.label)
+    assert len(offered) <= len(study)
+
+
+def test_study_names_the_key_facts_a_students_answer_missed(handlers, offered):
+    text = handlers.study("What is the median age of patients with IVL?", "about 40", offered)
+    assert "**Your answer:** about 40" in text and "**Key facts you missed:** 45" in text and "<b>Sources</b>" in text
+    text = handlers.study("Who first described intravenous leiomyomatosis?", "Birch-Hirschfeld, in 1896", offered)
+    assert "You stated every key fact" in text
+    assert "shorten it" in handlers.study("Who first described intravenous leiomyomatosis?", "x" * 100_000, offered)
 
 
 def test_an_editors_note_is_shown_under_its_citation_marked_as_the_editors(answerer):
-    from ivl.ui import render_sources
+    from ivl.render import render_sources
 
     answer = answerer.answer("How many cases of IVL have been reported?")
-    html = render_sources(answer)
+    html = render_sources(answer, "0", {})
     assert "Editor&#x27;s note</b> (not the source&#x27;s words)" in html or "Editor's note</b> (not the source's words)" in html
     assert "2026 case report gives ~800" in html

@@ -1,0 +1,93 @@
+"""Plain-language definitions of the terms the sources use (chatbot/data/glossary.yaml). They are this tool's
+own general definitions, never claims from the sources: every place that shows one marks it as a definition.
+
+A question that asks what a term means ("what does adnexectomy mean?") gets the term's definition attached to
+its answer when the cited sentences do not define the term themselves; the answer and its citations are
+unchanged, so an abstention stays an abstention.
+
+>>> g = Glossary.load()
+>>> [e.term for e in g.terms_in("a bilateral salpingo-oophorectomy, then adnexectomy")]
+['salpingo-oophorectomy', 'adnexectomy']
+>>> g.asked("what does adnexectomy mean?").term
+'adnexectomy'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+import yaml
+
+from chatbot.models import Answer, Definition
+
+
+@dataclass(frozen=True)
+class Entry:
+    term: str
+    match: tuple[str, ...]
+    definition: str
+
+
+@dataclass(frozen=True)
+class Glossary:
+    entries: tuple[Entry, ...]
+
+    @staticmethod
+    @cache
+    def load() -> Glossary:
+        raw = yaml.safe_load(files("chatbot").joinpath("data/glossary.yaml").read_text(encoding="utf-8"))
+        return Glossary(tuple(Entry(e["term"], tuple(e["match"]), e["definition"]) for e in raw))
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """Every form of every term, longest first, so "salpingo-oophorectomy" is not read as "oophorectomy"."""
+        forms = sorted({m for e in self.entries for m in e.match}, key=len, reverse=True)
+        return _compiled(tuple(forms))
+
+    def terms_in(self, text: str) -> list[Entry]:
+        """The entries whose forms occur in `text`, each once, in order of first appearance."""
+        by_form = {m.lower(): e for e in self.entries for m in e.match}
+        found = (by_form[m.group(0).lower()] for m in self.pattern.finditer(text))
+        return list(dict.fromkeys(found))
+
+    def asked(self, question: str) -> Entry | None:
+        """The term a definition question asks about ("what does X mean?", "what's a X", "define X"), if it is
+        in the glossary and the question is about the term itself, not a longer phrase it begins."""
+        q = " ".join(question.split())
+        for m in self.pattern.finditer(q):
+            before, after = q[: m.start()], q[m.end() :]
+            if ASKS_MEANING.search(before + " TERM " + after) and not FOLLOWED.match(after):
+                return next(e for e in self.entries if m.group(0).lower() in (f.lower() for f in e.match))
+        return None
+
+    def define(self, answer: Answer) -> Answer:
+        """The answer with the glossary's definition attached when it asks what a term means and the cited
+        sentences do not define that term."""
+        entry = self.asked(answer.question)
+        if entry is None or any(_defines(entry, s) for s in answer.sentences):
+            return answer
+        return answer.model_copy(update={"definition": Definition(term=entry.term, text=entry.definition)})
+
+
+# "what does TERM mean", "what's a TERM?", "define TERM", "meaning of TERM", "TERM meaning", "what is meant by TERM"
+ASKS_MEANING = re.compile(
+    r"(?i)^\W*(?:what|wh?at'?s|whats)\s+(?:does|do|is|are|'s)?\s*(?:an?|the)?\s*TERM\s*(?:mean|means|stand for|refer to)?\W*$"
+    r"|\b(?:define|definition of|meaning of|what is meant by|explain the (?:word|term))\s+(?:an?|the)?\s*TERM\b"
+    r"|\bTERM\s+(?:mean|means|meaning|stand for|refer to)\W*$"
+)
+# A term followed by another word of its phrase ("intravenous leiomyomatosis") is not the thing asked about.
+FOLLOWED = re.compile(r"\s*[A-Za-z]{3,}(?<!mean)(?<!means)\b(?!\s*\?)")
+
+
+@cache
+def _compiled(forms: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(re.escape(f) for f in forms) + r")(?![\w-])")
+
+
+def _defines(entry: Entry, sentence: str) -> bool:
+    """"Adnexectomy is the removal of ...", "X (Y) refers to ...": a sentence that says what the term is."""
+    forms = "|".join(re.escape(m) for m in entry.match)
+    return re.search(rf"(?i)\b(?:{forms})\b(?:\s*\([^)]*\))?,?\s+(?:is|are|refers? to|means|describes)\s+(?:a|an|the)\b", sentence) is not None

@@ -1,0 +1,59 @@
+() => {
+  // The page's own behaviour, on top of Gradio's: written by hand because Gradio's copy button copies a
+  // message's raw content (HTML), and its Markdown has no way to open a citation in place.
+  const copy = async (text) => {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (e) {  // not a secure context: the old way
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.style.position = "fixed";
+      area.style.left = "-9999px";
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+    }
+  };
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest('#chat button[aria-label="Copy message"]');
+    if (button) {
+      // Copy an answer as clean Markdown with its references (ivl/export.py), a question as its text.
+      // Gradio draws a message's buttons after the message, as a sibling: walk back to the message.
+      let row = button.closest(".message-buttons") || button.parentElement;
+      while (row && !row.querySelector(".message-content")) row = row.previousElementSibling;
+      const clean = row && row.querySelector(".ivl-md");
+      const content = row && row.querySelector(".message-content");
+      const text = clean ? clean.getAttribute("title") : (content ? content.innerText : "");
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      copy(text).then(() => {
+        button.classList.add("ivl-copied");
+        setTimeout(() => button.classList.remove("ivl-copied"), 1500);
+      });
+      return;
+    }
+    const cite = event.target.closest("a.ivl-cite");
+    if (cite) {
+      // [n] opens citation n of this answer and brings it into view.
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      const target = document.getElementById(cite.getAttribute("href").slice(1));
+      if (target) {
+        target.open = true;
+        target.scrollIntoView({ block: "center" });
+        target.classList.add("ivl-flash");
+        setTimeout(() => target.classList.remove("ivl-flash"), 1600);
+      }
+    }
+  }, true);
+  // The Sources tab opened at a cited place: bring the highlighted quote into view once it is drawn.
+  let shown = null;
+  new MutationObserver(() => {
+    const here = document.getElementById("ivl-here");
+    if (here && here !== shown && here.offsetParent !== null) {
+      shown = here;
+      here.scrollIntoView({ block: "center" });
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+}
