@@ -1,13 +1,16 @@
-"""The chat in headless Chromium (Debian's, driven by Playwright): what a clinician and a student see.
+"""The chat in headless Chromium (Debian's, driven by Playwright): what a clinician and a student see and do.
 
 Never `playwright install`: the browser is the system's chromium. Gradio keeps an event stream open, so
-pages are awaited by their elements, not by network idleness.
+pages are awaited by their elements, not by network idleness. With CHAT_SCREENSHOTS=DIR (`make screenshot`)
+the tests save the README's screenshots there.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+RECURRENCE = "What is the recurrence rate after myomectomy alone?"
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +35,46 @@ def chat_url(built_index, embeddings, tmp_path_factory):
     demo.close()
 
 
-@pytest.fixture
-def page(chat_url):
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.fail("chromium is not installed: `apt-get install chromium` (.ci/run does this)")
+        pytest.fail("chromium is not installed: `apt-get install chromium` (make test does this)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 1400})
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, chat_url):
+    """open_page(width, height, path="") -> a page of the chat in a fresh context (a new session); every request
+    it makes is recorded in page.hosts."""
+    contexts = []
+
+    def opener(width: int = 1280, height: int = 1000, path: str = ""):
+        context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=chat_url.rstrip("/"))
+        contexts.append(context)
+        page = context.new_page()
         hosts: set[str] = set()
         page.on("request", lambda request: hosts.add(urlparse(request.url).hostname or request.url.split(":")[0]))
         page.hosts = hosts
         page.set_default_timeout(30_000)
-        page.goto(chat_url)
+        page.goto(chat_url + path)
         page.locator("#question textarea").wait_for()
-        yield page
-        browser.close()
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page()
 
 
 def ask(page, question: str, expect: str):
@@ -61,31 +87,131 @@ def ask(page, question: str, expect: str):
     return row
 
 
-def test_clinician_asks_expands_a_quote_follows_up_and_student_view(page, tmp_path):
+def screenshot(page, name: str, tmp_path: Path, **kwargs) -> Path:
+    folder = Path(os.environ.get("CHAT_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name), **kwargs)
+    return folder / name
+
+
+def unrenderable(text: str) -> set[str]:
+    """Characters of `text` that no installed font has (they would show as empty boxes), by fontconfig."""
+    missing = set()
+    for ch in {c for c in text if ord(c) > 0x7E and not c.isspace()}:
+        found = subprocess.run(["fc-list", f":charset={ord(ch):x}", "family"], capture_output=True, text=True).stdout
+        if not found.strip():
+            missing.add(ch)
+    return missing
+
+
+def test_clinician_opens_a_citation_in_place_and_the_sources_tab_at_the_quote(open_page, tmp_path):
+    page = open_page(1280, 1000)
     assert page.get_by_text("It is not medical advice").is_visible()
-    ask(page, "What is the recurrence rate after myomectomy alone?", "Quoted passage [1]")
-    link = page.locator('#chat a[href="https://doi.org/10.3892/etm.2026.13183"]').first
-    assert link.is_visible()
-    quote = page.locator("#chat details blockquote").first
-    assert not quote.is_visible()
-    page.locator("#chat summary").first.click()
-    assert quote.is_visible() and "75%" in quote.inner_text()
+    row = ask(page, RECURRENCE, "Sources")
+    assert page.locator('#chat a[href="https://doi.org/10.3892/etm.2026.13183"]').first.is_visible()
+    # One document cited several times is named once, its citations listed under it.
+    title = "Intravenous leiomyomatosis of the uterus: A case report and literature review"
+    assert row.locator(".ivl-doc > b", has_text=title).count() == 1 and row.locator("details.ivl-c").count() >= 2
+    screenshot(page, "chat-clinician.png", tmp_path)
 
-    assert "7.6%" in ask(page, "and after radical surgery?", "Quoted passage").inner_text()
+    passage = row.locator("details.ivl-c").nth(1).locator(".ivl-passage")
+    assert not passage.is_visible()
+    row.locator("a.ivl-cite", has_text="[2]").click()  # [2] in the answer opens citation 2 in place
+    passage.wait_for(state="visible")
+    mark = passage.locator("mark")
+    assert "75% recurrence rate" in mark.inner_text() and len(passage.inner_text()) > len(mark.inner_text()) + 100
+    assert mark.evaluate("m => getComputedStyle(m).backgroundColor") != "rgba(0, 0, 0, 0)"  # highlighted
+    screenshot(page, "citation-opened.png", tmp_path)
 
+    href = row.locator("details.ivl-c").nth(1).locator("a.ivl-open").get_attribute("href")
+    sources = open_page(1280, 1000, href)  # the link opens the Sources tab at the cited place
+    here = sources.locator("#reader mark#ivl-here")
+    here.wait_for()
+    assert "75% recurrence rate" in here.inner_text()
+    assert sources.locator("#reader").get_by_text("Discussion").first.is_visible()
+    sources.wait_for_function("() => { const r = document.getElementById('ivl-here').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }")
+    screenshot(sources, "sources-at-citation.png", tmp_path)
+    assert page.hosts | sources.hosts <= {"127.0.0.1"}, page.hosts | sources.hosts
+
+
+def test_copy_and_export_give_clean_markdown_with_references(page):
+    ask(page, "How many cases of IVL have been reported?", "Sources")
+    page.locator("#chat .bot-row").last.hover()
+    page.locator('#chat button[aria-label="Copy message"]').last.click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "~800" in copied and "\\~" not in copied and "<" not in copied
+    assert re.search(r"References\n\n1\. .+\. \d{4}[-\d]*\. https://\S+\n   > ", copied), copied
+    assert "Editor's note (not the source's words)" in copied
+
+    with page.expect_download() as download:
+        page.locator("#export").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert download.value.suggested_filename == "ivl-conversation.md"
+    assert "## 1. How many cases of IVL have been reported?" in exported and "<" not in exported
+    assert copied.split("References")[0].strip() in exported
+
+
+def test_new_conversation_clears_the_screen_and_the_follow_up_history(open_page):
+    fresh = open_page()
+    alone = ask(fresh, "and after radical surgery?", "Sources").locator(".message-content").inner_text()
+    page = open_page()
+    ask(page, RECURRENCE, "Sources")
+    follow = ask(page, "and after radical surgery?", "Sources").locator(".message-content").inner_text()
+    assert follow != alone  # the follow-up read the conversation
+    assert page.locator('#chat button[aria-label="Clear"]').filter(visible=True).count() == 0  # one clear control
+    page.locator("#new-conversation").click()
+    page.wait_for_function("() => document.querySelectorAll('#chat .bot-row').length === 0")
+    again = ask(page, "and after radical surgery?", "Sources").locator(".message-content").inner_text()
+    assert again == alone
+
+
+def test_student_view_redraws_earlier_answers_and_defines_a_term(page, tmp_path):
+    first = ask(page, "Why is bilateral oophorectomy suggested for IVL?", "Sources")
+    assert first.get_by_text("Terms explained").count() == 0
     page.locator("#view").get_by_text("Student", exact=True).click()
-    row = ask(page, "Why is bilateral oophorectomy suggested for IVL?", "Terms explained")
-    assert row.get_by_text("Definition:").first.is_visible()
-
-    shot = Path(os.environ.get("CHAT_SCREENSHOT", tmp_path / "chat.png"))
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
+    page.locator("#chat .bot-row").first.get_by_text("Terms explained").wait_for()  # the earlier answer, redrawn
+    row = ask(page, "What does adnexectomy mean?", "Definition: adnexectomy")
+    assert row.get_by_text("from this tool's glossary, not from the sources").is_visible()
+    assert "adnexa" in row.locator(".ivl-def").inner_text()
+    screenshot(page, "chat-student.png", tmp_path, full_page=True)
     assert page.hosts <= {"127.0.0.1"}, page.hosts
+
+
+def test_phone_width_keeps_the_question_box_in_view_and_confirms_feedback_beside_the_thumbs(open_page, tmp_path):
+    page = open_page(390, 844)
+    box = page.locator("#question textarea")
+    in_view = "(e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
+    assert box.evaluate(in_view), box.bounding_box()
+    ask(page, "How is IVL treated?", "Sources")
+    ask(page, RECURRENCE, "Sources")
+    page.locator("#chat .bot-row").first.scroll_into_view_if_needed()
+    assert box.evaluate(in_view), box.bounding_box()  # still in view with a long conversation above it
+    screenshot(page, "chat-phone.png", tmp_path)
+
+    last = page.locator("#chat .bot-row").last
+    last.scroll_into_view_if_needed()
+    page.locator('#chat button[aria-label="Dislike"]').last.click()
+    confirm = page.locator("#chat .bot-row").last.locator(".ivl-feedback")
+    confirm.wait_for()
+    assert "What was wrong?" in confirm.inner_text()
+    thumbs = page.locator('#chat button[aria-label="Dislike"]').last.bounding_box()
+    note = confirm.bounding_box()
+    assert abs(thumbs["y"] - (note["y"] + note["height"])) < 80  # the confirmation sits just above the thumbs
+    page.locator("#comment textarea").fill("The second source is older")
+    page.locator("#send-comment").click()
+    page.locator("#chat .bot-row").last.get_by_text("your feedback and comment were saved").wait_for()
+    assert not page.locator("#comment-row").is_visible()
+
+
+def test_no_glyph_on_the_page_is_missing_from_the_installed_fonts(page):
+    ask(page, "What is the capital of France?", "Not in the sources")
+    ask(page, "How many cases of IVL have been reported?", "Sources")
+    assert unrenderable(page.locator("body").inner_text()) == set()
 
 
 def test_script_payload_stays_inert_and_loads_nothing(page):
     payload = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\"> ![x](http://example.com/x.png) What is IVL?"
-    ask(page, payload, "Quoted passage [1]")
+    ask(page, payload, "Sources")
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#chat").get_by_text("<script>window.__pwned=1</script>", exact=False).count() >= 1
     assert page.locator("#chat img[src='x'], #chat img[src*='example.com']").count() == 0
@@ -105,8 +231,22 @@ def test_empty_question_prompts_and_sources_tab_browses(page):
     assert page.hosts <= {"127.0.0.1"}, page.hosts
 
 
+def test_student_studies_and_is_told_which_key_facts_were_missed(page):
+    page.get_by_role("tab", name="Study").click()
+    page.locator("#study-question input").click()
+    page.get_by_role("option", name="Who first described intravenous leiomyomatosis?").click()
+    page.get_by_label("Your answer").fill("A German pathologist, in 1896")
+    page.get_by_role("button", name="Check my answer").click()
+    result = page.locator("#study-result")
+    result.get_by_text("The cited answer", exact=False).wait_for()
+    text = result.inner_text()
+    assert "A German pathologist, in 1896" in text  # the student's own words, beside the sources'
+    assert "Key facts you missed: Birch-Hirschfeld" in text and "Key facts you stated: 1896" in text
+    assert "Birck-Hirschfeld, in 1896" in text and "Sources" in text
+    assert page.hosts <= {"127.0.0.1"}, page.hosts
+
+
 def test_ivl_chat_builds_the_index_and_serves_on_loopback(tmp_path):
-    import subprocess
     import sys
 
     port = free_port()
@@ -119,17 +259,3 @@ def test_ivl_chat_builds_the_index_and_serves_on_loopback(tmp_path):
         output = proc.communicate(timeout=30)[0]
     assert "No index yet: building it" in output
     assert f"http://127.0.0.1:{port}" in output
-
-
-def test_student_studies_a_question_and_compares_with_the_cited_answer(page):
-    page.get_by_role("tab", name="Study").click()
-    page.locator("#study-question input").click()
-    page.get_by_role("option", name="Who first described intravenous leiomyomatosis?").click()
-    page.get_by_label("Your answer").fill("A German pathologist, in the 1890s")
-    page.get_by_role("button", name="Show the answer").click()
-    result = page.locator("#study-result")
-    result.get_by_text("The cited answer", exact=False).wait_for()
-    text = result.inner_text()
-    assert "A German pathologist, in the 1890s" in text  # the student's own words, beside the sources'
-    assert "Birck-Hirschfeld, in 1896" in text and "Quoted passage [1]" in text
-    assert page.hosts <= {"127.0.0.1"}, page.hosts
