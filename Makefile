@@ -39,4 +39,4 @@ calibrate: setup
 	$(VENV)/bin/ivl calibrate
 
 screenshot: setup
-	CHAT_SCREENSHOT=docs/chat.png $(PY) -m pytest -q tests/test_chat_browser.py
+	CHAT_SCREENSHOTS=docs $(PY) -m pytest -q tests/test_chat_browser.py
