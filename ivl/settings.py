@@ -17,6 +17,20 @@ class Settings(AnswerSettings):
     chat_auth: SecretStr | None = Field(
         None, description="'user:password' to require a login for the chat; unset means no login."
     )
+    chat_allowed_hosts: str = Field(
+        "", description="Comma-separated host names the chat answers to besides loopback and IVL_CHAT_HOST (the name "
+        "people type when it is exposed); requests naming any other Host are refused (DNS rebinding).",
+    )
+    chat_max_request_kb: int = Field(
+        2048, ge=16, le=1_000_000, description="Largest request body the chat accepts, in KB (a long conversation is "
+        "sent back with each question)."
+    )
+    chat_login_attempts: int = Field(
+        5, ge=1, le=1000, description="Failed logins from one address before its logins are refused for a while."
+    )
+    chat_login_window: float = Field(
+        60, gt=0, le=86_400, description="Seconds a failed login counts for, and that a throttled address waits."
+    )
     feedback: bool = Field(True, description="Offer thumbs up/down and append them to DATA_DIR/feedback.jsonl.")
 
     @field_validator("chat_auth")

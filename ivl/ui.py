@@ -19,6 +19,7 @@ from chatbot.models import Answer
 from chatbot.render import escape_markdown
 from ingest.loaders import load
 from ivl.export import conversation_markdown
+from ivl.guard import Guard, LoginThrottle, allowed_hosts, quiet_request_errors
 from ivl.render import CLINICIAN, STUDENT, render_answer, render_section, section_at
 from ivl.settings import Settings
 from ivl.study import StudyItem, missed_facts, study_items
@@ -343,10 +344,21 @@ def theme():
 
 def serve(answerer, settings: Settings, **kwargs):
     """Build, queue and launch the chat; blocks unless prevent_thread_lock=True is passed (tests)."""
+    from starlette.middleware import Middleware
+
     demo = build_app(answerer, settings)
     demo.queue(default_concurrency_limit=settings.chat_concurrency, max_size=settings.chat_queue_size)
     auth = tuple(settings.chat_auth.get_secret_value().split(":", 1)) if settings.chat_auth else None
+    quiet_request_errors()
+    guard = Middleware(
+        Guard,
+        allowed_hosts=allowed_hosts(settings.chat_host, [h for h in settings.chat_allowed_hosts.split(",") if h.strip()]),
+        max_body=settings.chat_max_request_kb * 1024,
+        throttle=LoginThrottle(settings.chat_login_attempts, settings.chat_login_window),
+    )
     demo.launch(
+        app_kwargs={"middleware": [guard]},
+        max_file_size="1kb",  # the app takes no files; the upload route is refused outright too (ivl/guard.py)
         server_name=settings.chat_host,
         server_port=settings.chat_port,
         share=False,
