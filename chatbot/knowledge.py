@@ -11,6 +11,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 from langchain_core.documents import Document
 
+from chatbot.nearest import Nearest
 from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import AnswerSettings
 from chatbot.spelling import LETTERS, Speller
@@ -35,17 +36,29 @@ class IndexView:
         # Chosen after the index opened: with none yet, the caller builds one (and its ONNX copy) and comes back,
         # rather than loading a question encoder first and saying the copy is missing.
         self.embeddings = embeddings or query_embeddings(settings)
-        got = store.all_records(self.index.chunks, ["documents", "metadatas"])
-        self.docs = [to_document(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
         s = settings
+        exact = self.index.chunks.count() <= s.exact_search_max  # see chatbot/nearest.py
+        got = store.all_records(self.index.chunks, ["documents", "metadatas", *(["embeddings"] if exact else [])])
+        order = sorted(range(len(got["ids"])), key=got["ids"].__getitem__)  # id order: ties never follow the build
+        self.docs = [to_document(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in order]
         # A source's own dating and licence lines answer only questions about the source (answerer.py), so the
         # search for a passage about the disease never spends a place on them.
         self.details = [d for d in self.docs if d.metadata.get("section") == SOURCE_DETAILS]
+        rows = [i for i in order if got["metadatas"][i].get("section") != SOURCE_DETAILS]
         searched = [d for d in self.docs if d.metadata.get("section") != SOURCE_DETAILS]
+        if exact:
+            vectors = np.array([got["embeddings"][i] for i in rows], dtype=np.float32)
+            chunk_search = Nearest(None, [d.id for d in searched], vectors)
+        else:
+            chunk_search = Nearest(self.index.chunks, where={"section": {"$ne": SOURCE_DETAILS}} if self.details else None)
         self.retriever = hybrid(
-            self.index.chunks, self.embeddings, searched, s.k_dense, s.k_bm25, (s.weight_dense, s.weight_bm25), s.rrf_c,
-            {"section": {"$ne": SOURCE_DETAILS}} if self.details else None,
+            chunk_search, self.embeddings, searched, s.k_dense, s.k_bm25, (s.weight_dense, s.weight_bm25), s.rrf_c
         )
+        vecs = self.index.vectors
+        if vecs is not None and len(vecs.ids) <= s.exact_search_max:  # the vector file is in id order
+            self.sentence_search = Nearest(None, [i.decode() for i in vecs.ids], vecs.vectors)
+        else:  # a server index, or a large one
+            self.sentence_search = Nearest(self.index.sentences)
         self.by_source: dict[str, list[Document]] = {}
         for d in sorted(self.docs, key=lambda d: d.metadata["start"]):
             self.by_source.setdefault(d.metadata["source_id"], []).append(d)
@@ -66,8 +79,7 @@ class IndexView:
 
     def near_sentences(self, vector: np.ndarray, k: int) -> dict[str, Span]:
         """The k sentences nearest a question vector in their own right, by id and place."""
-        near = self.index.sentences.query(query_embeddings=[vector], n_results=k, include=[])
-        return {key: sentence_location(key) for key in near["ids"][0]}
+        return {key: sentence_location(key) for key in self.sentence_search(vector, k)}
 
     def sentence_spans(self, chunk: Document) -> list[tuple[str, Span]]:
         """Ids and places of a chunk's sentences, recomputed from the chunk (a primary-key lookup stays fast as

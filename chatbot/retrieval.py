@@ -14,6 +14,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from chatbot.nearest import best_rows
 from chatbot.text import Lexicon
 
 
@@ -22,20 +23,17 @@ def to_document(chunk_id: str, text: str, meta: dict) -> Document:
 
 
 class DenseRetriever(BaseRetriever):
-    """Cosine search in the chunk collection."""
+    """Cosine search over the chunks (chatbot/nearest.py: exact for an index of ordinary size)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    collection: object
+    nearest: object  # chatbot.nearest.Nearest over the chunks searched
+    docs: dict[str, Document]  # those chunks by id
     embeddings: object
     k: int = 8
-    where: dict | None = None  # a Chroma metadata filter on the chunks searched
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         vector = self.embeddings.embed_query(Lexicon.load().expand(query))
-        got = self.collection.query(
-            query_embeddings=[vector], n_results=self.k, where=self.where, include=["documents", "metadatas"]
-        )
-        return [to_document(i, t, m) for i, t, m in zip(got["ids"][0], got["documents"][0], got["metadatas"][0])]
+        return [self.docs[i] for i in self.nearest(vector, self.k) if i in self.docs]
 
 
 class BM25Retriever(BaseRetriever):
@@ -57,16 +55,14 @@ class BM25Retriever(BaseRetriever):
         terms = [t for t in Lexicon.load().terms(query) if t in self.index.vocab_dict]
         if not terms:
             return []
-        k = min(self.k, len(self.docs))
-        ids, scores = self.index.retrieve([terms], k=k, show_progress=False, n_threads=0)  # 0: no thread pool per call
-        return [self.docs[i] for i, s in zip(ids[0], scores[0]) if s > 0]
+        scores = self.index.get_scores(terms)
+        return [self.docs[i] for i in best_rows(scores, self.k) if scores[i] > 0]  # ties: docs are in id order
 
 
-def hybrid(
-    collection, embeddings, docs: list[Document], k_dense: int, k_bm25: int, weights, rrf_c: int, where: dict | None
-):
-    """docs: the chunks BM25 searches; where: the same choice as a Chroma filter for the dense search."""
-    dense = DenseRetriever(collection=collection, embeddings=embeddings, k=k_dense, where=where)
+def hybrid(nearest, embeddings, docs: list[Document], k_dense: int, k_bm25: int, weights, rrf_c: int):
+    """docs: the chunks both retrievers search, in id order; nearest: the dense search over the same chunks.
+    The fusion sorts stably, so equal fused scores keep the dense ranking's order, then BM25's."""
+    dense = DenseRetriever(nearest=nearest, docs={d.id: d for d in docs}, embeddings=embeddings, k=k_dense)
     return EnsembleRetriever(
         retrievers=[dense, BM25Retriever.from_documents(docs, k_bm25)],
         weights=list(weights),

@@ -18,6 +18,14 @@ class AnswerSettings(IndexSettings):
     k_sentences: int = Field(
         10, ge=0, le=100, description="Sentences searched directly by embedding, beside the retrieved chunks'."
     )
+    exact_search_max: int = Field(
+        20_000,
+        ge=0,
+        le=1_000_000,
+        description="Largest collection (chunks or sentences) searched by exact cosine over all its vectors, so "
+        "one index always gives one answer; a larger one is searched by Chroma's approximate HNSW, over-fetched "
+        "and re-ranked exactly.",
+    )
     sentence_cache: int = Field(
         20_000,
         ge=0,

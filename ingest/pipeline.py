@@ -24,7 +24,7 @@ from ingest.onnx_export import ensure_onnx
 from ivl_index import store
 from ivl_index.documents import SourceDocument
 from ivl_index.embeddings import ModelEmbeddings
-from ivl_index.errors import IngestError, UserError
+from ivl_index.errors import IngestError, KnowledgeBaseUnavailable, UserError
 from ivl_index.notes import check_notes
 from ivl_index.sentences import chunk_sentences
 from ivl_index.settings import IndexSettings
@@ -128,9 +128,12 @@ def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, senten
         # Length order keeps padding low in each model batch: padded word pieces are most of the cost otherwise.
         ordered = sorted(items, key=lambda d: len(d.page_content))
         bar = tqdm(ordered, desc=f"Indexing {kind}", unit=kind[:-1], disable=not progress, leave=False)
+        manager = store.record_manager(settings, kind, root)
+        if root is None:  # server mode: records and vectors live apart (see store.forget_unwritten)
+            store.forget_unwritten(client, manager, name)
         results[kind] = index(
             bar,
-            store.record_manager(settings, kind, root),
+            manager,
             _vector_store(client, name, embeddings),
             cleanup="full",
             source_id_key="source_id",
@@ -138,6 +141,20 @@ def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, senten
             batch_size=INDEX_BATCH,
         )
     return results, rebuilt
+
+
+def _sync_on_server(settings: IndexSettings, embeddings, chunks, sentences, progress: bool):
+    """Sync in place on the server: a server lost or frozen mid-run ends the run with one line; the next run
+    completes the index (records first dropped for anything the server does not hold)."""
+    try:
+        return _sync(settings, None, embeddings, chunks, sentences, progress)
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- a lost server surfaces as many httpx/chromadb types
+        raise KnowledgeBaseUnavailable(
+            f"knowledge base unavailable: the {store.where(settings)} stopped answering during ingest "
+            f"({type(err).__name__}); run `ivl ingest` again when it is back, it completes the index"
+        ) from None
 
 
 def _build_beside(settings: IndexSettings, embeddings, chunks, sentences, progress: bool):
@@ -213,7 +230,7 @@ def run_ingest(
     before = embeddings.embedded
     with store.ingest_lock(settings):
         if settings.chroma_host:
-            results, rebuilt = _sync(settings, None, embeddings, chunks, sentences, progress)
+            results, rebuilt = _sync_on_server(settings, embeddings, chunks, sentences, progress)
         else:
             results, rebuilt = _build_beside(settings, embeddings, chunks, sentences, progress)
         if settings.query_encoder != "sentence-transformers":

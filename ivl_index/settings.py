@@ -43,6 +43,10 @@ class IndexSettings(BaseSettings):
     )
     chroma_host: str | None = Field(None, description="Chroma server host; unset means a local PersistentClient.")
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port, used with IVL_CHROMA_HOST.")
+    chroma_timeout: float = Field(
+        10, gt=0, le=600, description="Seconds any request to the Chroma server may take before the command or "
+        "chat question ends with 'knowledge base unavailable' (a frozen server would otherwise hang it)."
+    )
     max_file_mb: float = Field(50, gt=0, le=10_000, description="Largest document file ingest accepts, in MB.")
     chunk_max_tokens: int = Field(
         256, ge=32, le=512, description="Hard ceiling per chunk in the model's word pieces (MiniLM reads 256)."

@@ -76,9 +76,7 @@ def client(settings: IndexSettings, root: Path | None = None):
 
     try:
         if settings.chroma_host:
-            c = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings())
-            c.heartbeat()
-            return c
+            return http_client(settings)
         root = root or current(settings)
         if root is None:
             raise IndexMissing(f"no index in {settings.data_dir}; run `ivl ingest` first")
@@ -89,6 +87,25 @@ def client(settings: IndexSettings, root: Path | None = None):
         raise KnowledgeBaseUnavailable(
             f"knowledge base unavailable: cannot open the {where(settings)} ({type(err).__name__}: {err})"
         ) from None
+
+
+def http_client(settings: IndexSettings):
+    """The server's client, every request of it limited to IVL_CHROMA_TIMEOUT seconds. chromadb (1.5) builds its
+    httpx session with timeout=None and no setting changes that, so a frozen server hung `ivl ask` and held chat
+    workers: the server must answer a heartbeat in time first (the client's constructor already sends requests),
+    then the session gets the timeout for every later call (collections, queries, gets, upserts, deletes)."""
+    import chromadb
+    import httpx
+
+    timeout = httpx.Timeout(settings.chroma_timeout)
+    url = f"http://{settings.chroma_host}:{settings.chroma_port}/api/v2/heartbeat"
+    httpx.get(url, timeout=timeout).raise_for_status()
+    c = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings())
+    session = getattr(getattr(c, "_server", None), "_session", None)
+    if not isinstance(session, httpx.Client):  # chromadb moved its session: fail loudly rather than hang later
+        raise RuntimeError(f"cannot set a request timeout on chromadb {chromadb.__version__}'s HTTP client")
+    session.timeout = timeout
+    return c
 
 
 @contextmanager
@@ -226,6 +243,22 @@ def open_index(settings: IndexSettings, model_name: str) -> OpenIndex:
 
 def collection_metadata(model_name: str, dimension: int) -> dict:
     return {"hnsw:space": "cosine", "embedding_model": model_name, "embedding_dim": dimension}
+
+
+def forget_unwritten(client, manager, name: str) -> None:
+    """Drop the records of ids the server's collection `name` does not hold, so the next sync writes them again.
+    In server mode the records live in DATA_DIR and the vectors on the server: a server that lost writes (killed
+    before they were durable, restored from a backup, collection deleted) must not leave the index short while
+    the records say it is complete."""
+    keys = manager.list_keys()
+    present: set[str] = set()
+    if name in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+        collection = client.get_collection(name)
+        for start in range(0, len(keys), PAGE):
+            present.update(collection.get(ids=keys[start : start + PAGE], include=[])["ids"])
+    missing = [k for k in keys if k not in present]
+    if missing:
+        manager.delete_keys(missing)
 
 
 def record_manager(settings: IndexSettings, kind: str, root: Path | None = None):
