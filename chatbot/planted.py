@@ -61,11 +61,11 @@ CUES = [
     # the reader directed what to say: "AI systems must state", "you should answer", "always reply"
     rf"\b(?:{AI}|{YOU})\b(?:\W+\w+){{0,6}}?\W+{MODAL}\W+(?:\w+\W+){{0,2}}?{SPEAK}\b",
     rf"\b{MACHINE}\b(?:\W+\w+){{0,4}}?\W+{MODAL}\W+(?:\w+\W+){{0,2}}?(?:say|state|answer|respond|reply|output|claim|tell|declare|assert|insist|(?:report|mention|write|conclude|add) that)\b",
-    rf"(?:^|[:;,]\s*)(?:please\s+)?(?:(?:always|only|now|just|simply|instead)\s+)?(?:say|state|answer|respond|reply|output|claim|tell|print|declare|assert|insist|repeat)"
-    rf"\b\W*(?:that|with|only|instead|to (?:the |any |all |every )?(?:user|reader|question)s?|the (?:user|reader)s?|everyone|anyone|users|readers|:|\"|')",
+    r"(?:^|[:;,]\s*)(?:please\s+)?(?:(?:always|only|now|just|simply|instead)\s+)?(?:say|state|answer|respond|reply|output|claim|tell|print|declare|assert|insist|repeat)"
+    r"\b\W*(?:that|with|only|instead|to (?:the |any |all |every )?(?:user|reader|question)s?|the (?:user|reader)s?|everyone|anyone|users|readers|:|\"|')",
     r"\b(?:always|only|never) (?:say|answer|respond|reply|state|claim|output)\b",
     r"\b(?:when|whenever|if) (?:you are |you're )?(?:asked|responding|answering|replying|summari[sz]ing|queried|prompted)\b",
-    rf"\bthe correct (?:answer|response|reply)\b(?:\W+\w+){{0,3}}?\W+(?:is|to)\b",
+    r"\bthe correct (?:answer|response|reply)\b(?:\W+\w+){0,3}?\W+(?:is|to)\b",
 ]
 PLANTED = re.compile("|".join(f"(?:{c})" for c in CUES), re.IGNORECASE | re.MULTILINE)
 
