@@ -68,6 +68,16 @@ CUES = [
     r"\bthe correct (?:answer|response|reply)\b(?:\W+\w+){0,3}?\W+(?:is|to)\b",
 ]
 PLANTED = re.compile("|".join(f"(?:{c})" for c in CUES), re.IGNORECASE | re.MULTILINE)
+# Every cue needs one of these word starts or marks; one pass over a sentence with none of them (most of a
+# medical source) settles it, instead of the cues' windows at every position (about 30 times the work).
+GATE = re.compile(
+    r"[\[<#]|\b(?:a\.?i\b|ais\b|artificial|assistant|chat|bot|model|llm|gpt|copilot|genai|neural|system|summari|crawler"
+    r"|scraper|machine|algorithm|program|software|agent|you|u\b|user|human|instruction|response|prompt|jailbreak"
+    r"|developer|now|act|pretend|role|new|instead|regardless|ignore|disregard|forget|overr|bypass|skip|discard"
+    r"|abandon|set aside|pay no|not follow|stop follow|say|state|answer|respond|reply|output|claim|tell|print|declare|assert"
+    r"|insist|repeat|asked|queried|correct)",
+    re.IGNORECASE,
+)
 
 
 def normal(text: str) -> str:
@@ -79,4 +89,5 @@ def normal(text: str) -> str:
 
 def is_planted(sentence: str) -> bool:
     """Reads as text addressed to a machine reader, or as orders on what to answer, not as a statement."""
-    return PLANTED.search(normal(sentence)) is not None
+    text = normal(sentence)
+    return GATE.search(text) is not None and PLANTED.search(text) is not None
