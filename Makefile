@@ -22,9 +22,10 @@ run: setup
 ingest: setup
 	$(VENV)/bin/ivl ingest
 
-# The browser tests drive Debian's chromium (never `playwright install`: it downloads a browser).
+# The browser tests drive Debian's chromium (never `playwright install`: it downloads a browser); the egress
+# tests trace system calls with Debian's strace.
 chromium:
-	@command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null && command -v strace >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium strace; }
 
 test: lint chromium
 	$(PY) -m pytest
