@@ -7,7 +7,7 @@ imports `ingest`, `chatbot`, `evals` or `ivl` (the lint contract in pyproject.to
 
 import os
 
-# onnxruntime (1.2x and later) starts Microsoft's 1DS telemetry when it is imported: a native thread that
+# onnxruntime (1.31, as locked) starts Microsoft's 1DS telemetry when it is imported: a native thread that
 # resolves mobile.events.data.microsoft.com every few seconds, unseen by Python's socket module. It reads
 # ORT_DISABLE_TELEMETRY (not ONNXRUNTIME_DISABLE_TELEMETRY) when it loads, so it is set here, before any
 # module of this product imports anything: every command, the chat and the tests import this package first.
