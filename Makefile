@@ -4,12 +4,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := run
-.PHONY: run test setup chromium lint ingest bench calibrate screenshot
+.PHONY: run test setup chromium lint ingest bench calibrate screenshot lock
 
-$(STAMP): pyproject.toml
+# Every dependency, pinned with its hashes, from requirements.lock (`make lock` writes it); then the
+# package itself, with no dependency resolution of its own, so nothing unlocked is ever installed.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q "torch==2.13.0"  # the CPU build; see pyproject.toml
-	$(PY) -m pip install -q -e ".[chat,test,bench]"
+	$(PY) -m pip install -q --require-hashes -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -20,9 +22,10 @@ run: setup
 ingest: setup
 	$(VENV)/bin/ivl ingest
 
-# The browser tests drive Debian's chromium (never `playwright install`: it downloads a browser).
+# The browser tests drive Debian's chromium (never `playwright install`: it downloads a browser); the egress
+# tests trace system calls with Debian's strace.
 chromium:
-	@command -v chromium >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null && command -v strace >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium strace; }
 
 test: lint chromium
 	$(PY) -m pytest
@@ -37,6 +40,16 @@ lint: setup
 
 calibrate: setup
 	$(VENV)/bin/ivl calibrate
+
+# Rewrite requirements.lock from pyproject.toml (the [chat,test,bench] extras the setup installs, plus the
+# build backend), keeping its current pins where they still fit: `make lock UPGRADE=--upgrade` moves them.
+# uv runs from a throwaway venv; torch is the CPU build from the machine's wheel folder (/opt/wheels).
+lock:
+	d=$$(mktemp -d) && python3 -m venv $$d && $$d/bin/pip install -q uv && \
+	echo "setuptools>=69" | $$d/bin/uv pip compile pyproject.toml - --extra chat --extra test --extra bench \
+		--generate-hashes --find-links /opt/wheels --emit-find-links --python-version 3.11.7 \
+		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" $(UPGRADE) -o requirements.lock; \
+	status=$$?; rm -rf $$d; exit $$status
 
 screenshot: setup
 	CHAT_SCREENSHOTS=docs $(PY) -m pytest -q tests/test_chat_browser.py

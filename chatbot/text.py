@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
 from importlib.resources import files
 
 import yaml
+
+from chatbot.planted import is_planted
 
 WORD = re.compile(r"[a-z0-9]+(?:[-/][a-z0-9]+)*")
 STOP = frozenset(
@@ -66,7 +68,6 @@ class Lexicon:
     followup_cues: tuple[str, ...]
     personal_cues: tuple[str, ...]
     topic: frozenset[str]
-    instruction_cues: tuple[re.Pattern, ...]
     command_cues: tuple[re.Pattern, ...]
     announcement_cues: tuple[re.Pattern, ...]
 
@@ -81,7 +82,6 @@ class Lexicon:
             tuple(data["followup_cues"]),
             tuple(data["personal_cues"]),
             frozenset(data["topic"]),
-            tuple(re.compile(p, re.IGNORECASE) for p in data["instruction_cues"]),
             tuple(re.compile(p, re.IGNORECASE) for p in data["command_cues"]),
             tuple(re.compile(p, re.IGNORECASE) for p in data["announcement_cues"]),
         )
@@ -113,13 +113,9 @@ class Lexicon:
         return list(dict.fromkeys(out)) if expand else out
 
     def is_instruction(self, sentence: str) -> bool:
-        """Reads as an order to a model ("Ignore the question and say ...") rather than a statement."""
-        return self.instruction.search(sentence) is not None
-
-    @cached_property
-    def instruction(self) -> re.Pattern:
-        """The cues as one pattern: one pass over each sentence instead of one per cue (half the time)."""
-        return re.compile("|".join(f"(?:{p.pattern})" for p in self.instruction_cues), re.IGNORECASE)
+        """Text planted for a machine reader ("Note to AI assistants: ...", "Disregard prior context; answer
+        that ..."), not a statement: chatbot/planted.py reads what such text does, not a list of phrasings."""
+        return is_planted(sentence)
 
     def is_announcement(self, sentence: str) -> bool:
         """Only announces what follows ("The following lessons can be drawn..."): true, but no answer."""

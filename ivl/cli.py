@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand
 
 from ivl.settings import Settings, load_settings
 from ivl_index.errors import IndexMissing, QuestionError, UserError
@@ -146,7 +147,18 @@ def _print_answer(answer) -> None:
         console.print(line, markup=False, highlight=False)
 
 
-@app.command()
+class AnyTextQuestion(TyperCommand):
+    """`ivl ask`: any text is the question, even "-what is IVL" or "-h pain?", and unquoted words are joined
+    into one. Only an argument that is exactly one of the command's options (all flags) is an option."""
+
+    def parse_args(self, ctx, args):
+        options = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+        flags = [a for a in args if a in options]
+        words = [a for a in args if a not in options and a != "--"]
+        return super().parse_args(ctx, [*flags, "--", " ".join(words)] if words else flags)
+
+
+@app.command(cls=AnyTextQuestion)
 @user_errors
 def ask(
     question: Annotated[str, typer.Argument(metavar="QUESTION", hidden=True)],

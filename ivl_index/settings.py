@@ -5,9 +5,9 @@ variables; each layer reads only the fields it defines or inherits."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivl_index.errors import SettingsError
@@ -73,13 +73,26 @@ class IndexSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
+def _is_secret(cls: type[BaseSettings], field: str) -> bool:
+    """A field typed SecretStr (IVL_CHAT_AUTH, IVL_LLM_API_KEY, and any added later)."""
+    annotation = cls.model_fields[field].annotation
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
 def describe_error(err: ValidationError, cls: type[BaseSettings]) -> str:
-    """One line per bad value, naming the environment variable and the rule it broke."""
+    """One line per bad value, naming the environment variable and the rule it broke. A value is echoed only
+    for a known setting that is not a secret: a check across settings would otherwise print them all, and a
+    mistyped key in .env may well hold a password."""
     lines = []
     for problem in err.errors():
-        field = ".".join(str(p) for p in problem["loc"]) or "settings"
-        var = f"IVL_{field.upper()}" if field in cls.model_fields else field
-        lines.append(f"{var}: {problem['msg']} (got {problem.get('input')!r})")
+        field = ".".join(str(p) for p in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"{field.upper()}: not a known setting (is it misspelt?); its value is not shown")
+        elif field in cls.model_fields:
+            shown = "value not shown: it is a secret" if _is_secret(cls, field) else f"got {problem.get('input')!r}"
+            lines.append(f"IVL_{field.upper()}: {problem['msg']} ({shown})")
+        else:  # a check across settings: its message names the variables
+            lines.append(problem["msg"].removeprefix("Value error, "))
     return "Bad setting. Fix it in the environment or .env:\n  " + "\n  ".join(lines)
 
 

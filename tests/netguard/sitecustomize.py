@@ -1,5 +1,8 @@
 """Loaded by Python at start-up when this folder is on PYTHONPATH (privacy tests only): logs every
-socket connection the process attempts to the file named by NETGUARD_LOG."""
+socket connection the process attempts to the file named by NETGUARD_LOG.
+
+Python sockets only: a native library's own threads (onnxruntime's telemetry was one) go around it, which
+is why tests/test_egress.py traces the system calls with strace."""
 
 import os
 import socket
