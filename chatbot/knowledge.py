@@ -11,6 +11,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 from langchain_core.documents import Document
 
+from chatbot.models import coverage
 from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import AnswerSettings
 from chatbot.spelling import LETTERS, Speller
@@ -45,6 +46,10 @@ class IndexView:
         self.retriever = hybrid(
             self.index.chunks, self.embeddings, searched, s.k_dense, s.k_bm25, (s.weight_dense, s.weight_bm25), s.rrf_c,
             {"section": {"$ne": SOURCE_DETAILS}} if self.details else None,
+        )
+        # What an abstention says the sources cover: the documents this index holds, by their own titles.
+        self.coverage = coverage(
+            {d.metadata["source_id"]: (d.metadata.get("title", ""), str(d.metadata.get("date", ""))) for d in self.docs}
         )
         self.by_source: dict[str, list[Document]] = {}
         for d in sorted(self.docs, key=lambda d: d.metadata["start"]):
