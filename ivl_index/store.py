@@ -4,10 +4,10 @@ Two collections: `<name>` holds chunks (what retrieval searches), `<name>_senten
 chunk's sentences (what the answerer scores), both keyed by chunk id and kept in step by ingest.
 
 Locally, an index is a folder `DATA_DIR/versions/<id>/` (Chroma files + the record manager's SQLite +
-the sentence vector file)
-and `DATA_DIR/current` is a symlink to the one in service. Ingest builds the next version beside it and
-switches the link atomically, so a killed ingest leaves the previous index serving, and readers never
-share a SQLite file with a writer (Chroma's PersistentClient is not safe across processes).
+the sentence vector file + `index.json`, what it holds) and `DATA_DIR/current` is a symlink to the one in
+service. Ingest builds the next version beside it and switches the link atomically, so a killed ingest leaves
+the previous index serving, and readers never share a SQLite file with a writer (Chroma's PersistentClient is
+not safe across processes).
 """
 
 from __future__ import annotations
