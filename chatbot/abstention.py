@@ -9,7 +9,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from chatbot.models import ABSTAIN, COVERAGE, Answer
+from chatbot.models import ABSTAIN, Answer
 from chatbot.ranker import QUESTION_FEATURES, SENTENCE_FEATURES, Logistic
 from chatbot.settings import AnswerSettings
 from ivl_index.errors import CalibrationMissing
@@ -63,6 +63,6 @@ class Abstention:
         return p_answerable is None or p_answerable < self.answer_at
 
 
-def abstained(question: str, seconds: float = 0.0) -> Answer:
-    """The fixed abstention sentence and the pointer to what the sources cover."""
-    return Answer(question=question, answer=f"{ABSTAIN} {COVERAGE}", abstained=True, seconds=seconds)
+def abstained(question: str, covered: str, seconds: float = 0.0) -> Answer:
+    """The fixed abstention sentence and `covered`, what the index's sources cover (`models.coverage`)."""
+    return Answer(question=question, answer=f"{ABSTAIN} {covered}", abstained=True, seconds=seconds)

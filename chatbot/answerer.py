@@ -89,10 +89,11 @@ class Answerer:
         c = self.consider(question, history)
         q = c.retrieval.question
         if c.abstains:
-            result = abstained(q)
+            result = abstained(q, self.view.coverage)
         else:
             d = draft(q, c.candidates, c.gathered.parts, self.lexicon, self.abstention, self.settings)
-            result = validate(d, {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks})
+            passages = {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks}
+            result = validate(d, passages, covered=self.view.coverage)
         result = Glossary.load().define(result)
         result.seconds = round(time.perf_counter() - started, 4)
         return result

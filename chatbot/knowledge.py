@@ -11,6 +11,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 from langchain_core.documents import Document
 
+from chatbot.models import coverage
 from chatbot.nearest import Nearest
 from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import AnswerSettings
@@ -59,6 +60,10 @@ class IndexView:
             self.sentence_search = Nearest(None, [i.decode() for i in vecs.ids], vecs.vectors)
         else:  # a server index, or a large one
             self.sentence_search = Nearest(self.index.sentences)
+        # What an abstention says the sources cover: the documents this index holds, by their own titles.
+        self.coverage = coverage(
+            {d.metadata["source_id"]: (d.metadata.get("title", ""), str(d.metadata.get("date", ""))) for d in self.docs}
+        )
         self.by_source: dict[str, list[Document]] = {}
         for d in sorted(self.docs, key=lambda d: d.metadata["start"]):
             self.by_source.setdefault(d.metadata["source_id"], []).append(d)

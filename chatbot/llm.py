@@ -122,7 +122,10 @@ class LLMAnswerer:
             if plain:
                 claims.append(Claim(plain, cites))
         passages = {c.metadata["chunk_id"]: c.page_content for c in chunks}
-        answer = validate(Draft(question, claims, citations, []), passages, supports=self.supports)
+        answer = validate(
+            Draft(question, claims, citations, []), passages, supports=self.supports,
+            covered=self.extractive.view.coverage,
+        )
         kept = len(answer.sentences) / len(claims) if claims else 0.0
         if answer.abstained or kept < self.settings.llm_min_kept:
             return self.fallback(question, FALLBACK_UNSUPPORTED, started)

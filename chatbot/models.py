@@ -12,13 +12,21 @@ from ivl_index.notes import note_for
 
 # Fixed sentences that tests and evals assert on.
 ABSTAIN = "The sources here do not answer that."
-COVERAGE = (
-    "They cover what IVL is, who it affects and how rare it is, its signs and symptoms, how it spreads "
-    "through the veins, diagnosis and differential diagnosis, surgery and hormone therapy, recurrence and "
-    "follow-up, and one 2026 case in detail."
-)
 NOT_ADVICE = "This is general information from published sources, not a substitute for advice from your own clinician."
 SOURCES_DIFFER = "The sources differ on this; each figure is shown with its source and date."
+
+
+COVERAGE_LISTED = 5  # documents named in the coverage sentence; the rest are counted
+
+
+def coverage(documents: dict[str, tuple[str, str]]) -> str:
+    """What the sources cover, from the documents the index in service holds (source id -> title, date): a
+    sentence written once for two documents went on claiming them after one was removed."""
+    named = [f"“{title}” ({date})" if date else f"“{title}”" for title, date in sorted(documents.values())]
+    if len(named) > COVERAGE_LISTED + 1:
+        named = [*named[:COVERAGE_LISTED], f"{len(named) - COVERAGE_LISTED} more documents"]
+    listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    return f"They cover what {'this document says' if len(documents) == 1 else 'these documents say'}: {listed}."
 
 
 class Citation(BaseModel):

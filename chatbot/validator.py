@@ -40,8 +40,9 @@ class Draft:
     notices: list[str] = field(default_factory=list)
 
 
-def validate(draft: Draft, passages: dict[str, str], supports: Support = verbatim) -> Answer:
-    """passages: chunk_id -> text of every chunk retrieved for this question."""
+def validate(draft: Draft, passages: dict[str, str], supports: Support = verbatim, *, covered: str) -> Answer:
+    """passages: chunk_id -> text of every chunk retrieved for this question; covered: what the sources cover,
+    said when nothing survives (chatbot.models.coverage)."""
     kept: list[Claim] = []
     for claim in draft.claims:
         cites = [draft.citations.get(n) for n in claim.cites]
@@ -54,7 +55,7 @@ def validate(draft: Draft, passages: dict[str, str], supports: Support = verbati
         ):
             kept.append(claim)
     if not kept:
-        return abstained(draft.question)
+        return abstained(draft.question, covered)
     renumber: dict[int, int] = {}
     for claim in kept:
         for n in claim.cites:

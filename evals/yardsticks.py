@@ -52,6 +52,6 @@ class TopSentences:
         citations = {n: citation_from_chunk(n, s.chunk.metadata, s.text, s.start, s.end) for n, s in enumerate(best, 1)}
         claims = [Claim(s.text, [n]) for n, s in enumerate(best, 1)]
         passages = {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks}
-        answer = validate(Draft(c.retrieval.question, claims, citations), passages)
+        answer = validate(Draft(c.retrieval.question, claims, citations), passages, covered=self.answerer.view.coverage)
         answer.seconds = round(time.perf_counter() - started, 4)
         return answer

@@ -1,6 +1,8 @@
 """Read Markdown with front matter, plain text, HTML and PDF into SourceDocument.
 
-Every failure is an IngestError naming the file, raised before anything touches the index.
+Every failure is an IngestError naming the file, raised before anything touches the index. Control characters
+(NUL and the other C0 and C1 codes but tab and line ends) are stripped from every file's text as it is read, so
+none reaches a chunk, a quote or a title: a NUL after the first 8 KB (where a binary file is looked for) used to.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from ivl_index.documents import Section, SourceDocument
 from ivl_index.errors import IngestError
 
 SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
+
+
+# Tab, line feed and carriage return stay; vertical tab, form feed (PDF page breaks) and NEL become line feeds, so
+# the words either side stay apart; every other C0 and C1 control character (and DEL) goes.
+_CONTROLS = {c: None for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"} | {
+    0x0B: "\n", 0x0C: "\n", 0x85: "\n"
+}
+
+
+def clean(text: str) -> str:
+    """Text without control characters."""
+    return text.translate(_CONTROLS)
 
 
 def discover(paths: list[Path]) -> list[Path]:
@@ -54,7 +68,7 @@ def _read_text(path: Path) -> str:
     if b"\x00" in data[:8192]:
         raise IngestError(f"{path}: looks binary, not {path.suffix} text")
     try:
-        return data.decode("utf-8-sig")
+        return clean(data.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
         raise IngestError(f"{path}: not UTF-8 text (byte {err.start}); re-save it as UTF-8") from None
 
@@ -131,7 +145,7 @@ def _pdf(path: Path) -> SourceDocument:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
             raise IngestError(f"{path}: PDF is encrypted; save an unencrypted copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [clean(page.extract_text() or "") for page in reader.pages]
     except IngestError:
         raise
     except Exception as err:  # noqa: BLE001 -- pypdf raises many types on damaged files; all mean "unreadable"
@@ -144,5 +158,5 @@ def _pdf(path: Path) -> SourceDocument:
             chunks.append(page)
             offset += len(page) + 2
     info = reader.metadata or {}
-    meta = {"title": (info.get("/Title") or path.stem) if hasattr(info, "get") else path.stem}
+    meta = {"title": clean(str(info.get("/Title") or path.stem)) if hasattr(info, "get") else path.stem}
     return SourceDocument(_slug(path), path, "\n\n".join(chunks), sections, meta)

@@ -1,9 +1,12 @@
 """`ivl ingest`: read every file first, then chunk, then let LangChain's indexing API sync Chroma.
 
 Nothing touches the index until every file has loaded, so one bad file leaves the index as it was.
-Locally the sync runs on a copy that is switched in only when complete (see ingest/store.py), so a
+Locally the sync runs on a copy that is switched in only when complete (see ivl_index/store.py), so a
 crash, a kill or a full disk also leave the previous index serving.
-The index mirrors the files given (default: the corpus folder): a file no longer there loses its chunks.
+Ingest adds and updates: each document given replaces its own chunks, and every other document in the index
+stays. Removing one is explicit: `prune` (documents not given this run) or `remove_documents`, both naming what
+they removed. What changed is decided before the embedding model loads (chunking counts word pieces with the
+model's tokenizer file), so an unchanged re-ingest never imports torch.
 """
 
 from __future__ import annotations
@@ -15,15 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from langchain_core.documents import Document
-from tqdm import tqdm
 
 from ingest.chunking import chunk_document
 from ingest.dedupe import drop_duplicates
 from ingest.loaders import discover, load
-from ingest.onnx_export import ensure_onnx
+from ingest.tokens import WordPieces
 from ivl_index import store
 from ivl_index.documents import SourceDocument
-from ivl_index.embeddings import ModelEmbeddings
 from ivl_index.errors import IngestError, KnowledgeBaseUnavailable, UserError
 from ivl_index.notes import check_notes
 from ivl_index.sentences import chunk_sentences
@@ -47,6 +48,7 @@ class IngestReport:
     rebuilt: str | None = None  # why the whole index was rebuilt, if it was
     query_encoder: str = ""  # what will embed questions: "onnx", or "sentence-transformers: <why not onnx>"
     per_document: dict[str, dict] = field(default_factory=dict)
+    removed: dict[str, str] = field(default_factory=dict)  # source id -> title of each document removed (--prune)
 
     def json(self) -> dict:
         return asdict(self)
@@ -87,7 +89,7 @@ def sentence_documents(chunks: list[Document]) -> list[Document]:
     return list(out.values())
 
 
-def _vector_store(client, name: str, embeddings: ModelEmbeddings):
+def _vector_store(client, name: str, embeddings):
     from langchain_chroma import Chroma  # lazy: only a sync needs it
 
     return Chroma(
@@ -114,9 +116,25 @@ def _reset_if_other_model(client, settings: IndexSettings, model_name: str, root
     return f"index was built with {sorted(map(str, built_with))}; rebuilt with {model_name}"
 
 
-def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, sentences, progress: bool):
-    """Bring the two collections (in `root`, or on the server) in line with these chunks and sentences."""
+def _delete_documents(settings: IndexSettings, root: Path | None, client, source_ids: list[str]) -> int:
+    """Every chunk and sentence of these documents, from Chroma and the record manager; returns chunks deleted."""
+    deleted = 0
+    for kind, name in zip(("chunks", "sentences"), store.collection_names(settings)):
+        manager = store.record_manager(settings, kind, root)
+        keys = manager.list_keys(group_ids=source_ids)
+        if keys:
+            client.get_collection(name).delete(ids=keys)
+            manager.delete_keys(keys)
+        deleted += len(keys) if kind == "chunks" else 0
+    return deleted
+
+
+def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, sentences, bars: bool, prune: bool):
+    """Bring these documents' records (in `root`, or on the server) in line with these chunks and sentences;
+    other documents stay unless `prune`. Returns LangChain's counts per kind, why the index was rebuilt, and the
+    documents pruned."""
     from langchain_core.indexing import index  # lazy: only a sync needs it
+    from tqdm import tqdm
 
     client = store.client(settings, root)
     rebuilt = _reset_if_other_model(client, settings, embeddings.name, root)
@@ -127,7 +145,7 @@ def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, senten
     ):
         # Length order keeps padding low in each model batch: padded word pieces are most of the cost otherwise.
         ordered = sorted(items, key=lambda d: len(d.page_content))
-        bar = tqdm(ordered, desc=f"Indexing {kind}", unit=kind[:-1], disable=not progress, leave=False)
+        bar = tqdm(ordered, desc=f"Indexing {kind}", unit=kind[:-1], disable=not bars, leave=False)
         manager = store.record_manager(settings, kind, root)
         if root is None:  # server mode: records and vectors live apart (see store.forget_unwritten)
             store.forget_unwritten(client, manager, name)
@@ -135,19 +153,26 @@ def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, senten
             bar,
             manager,
             _vector_store(client, name, embeddings),
-            cleanup="full",
+            # Only the documents of this run are cleaned (their stale chunks); the others are kept.
+            cleanup="scoped_full",
             source_id_key="source_id",
             key_encoder=lambda d: d.metadata["chunk_id" if "chunk_id" in d.metadata else "sentence_id"],
             batch_size=INDEX_BATCH,
         )
-    return results, rebuilt
+    removed: dict[str, str] = {}
+    if prune:
+        given = {c.metadata["source_id"] for c in chunks}
+        held = store.documents_held(client.get_collection(store.collection_names(settings)[0]))
+        removed = {sid: title for sid, title in sorted(held.items()) if sid not in given}
+        results["chunks"]["num_deleted"] += _delete_documents(settings, root, client, list(removed))
+    return results, rebuilt, removed
 
 
-def _sync_on_server(settings: IndexSettings, embeddings, chunks, sentences, progress: bool):
+def _sync_on_server(settings: IndexSettings, embeddings, chunks, sentences, bars: bool, prune: bool):
     """Sync in place on the server: a server lost or frozen mid-run ends the run with one line; the next run
     completes the index (records first dropped for anything the server does not hold)."""
     try:
-        return _sync(settings, None, embeddings, chunks, sentences, progress)
+        return _sync(settings, None, embeddings, chunks, sentences, bars, prune)
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001 -- a lost server surfaces as many httpx/chromadb types
@@ -157,24 +182,35 @@ def _sync_on_server(settings: IndexSettings, embeddings, chunks, sentences, prog
         ) from None
 
 
-def _build_beside(settings: IndexSettings, embeddings, chunks, sentences, progress: bool):
-    """Sync a copy of the current version; switch to it only if it is complete and different."""
+def _finish_version(settings: IndexSettings, root: Path, model_name: str, changed: bool) -> None:
+    """Write the version's sentence vector file and manifest when it changed (or lacks either), and switch to
+    it; otherwise discard it and keep serving the same files."""
+    changed = (
+        changed
+        or store.current(settings) is None
+        or store.read_manifest(root) is None
+        or store.sentence_vectors(root, warn=False) is None  # last: it reads the file
+    )
+    if not changed:
+        store.discard(root)
+        return
+    c = store.client(settings, root)
+    chunks, sentences = (c.get_collection(n) for n in store.collection_names(settings))
+    store.write_sentence_vectors(root, sentences)
+    store.write_manifest(root, model_name, chunks, sentences)
+    store.switch(settings, root)
+
+
+def _beside(settings: IndexSettings, work):
+    """Run `work(root)` on a copy of the current version; any failure discards the copy and leaves the index in
+    service as it was. `work` returns (its result, whether the index changed, the model name)."""
     try:
         root = store.new_version(settings)
     except OSError as err:
         raise IngestError(f"cannot prepare the new index in {settings.data_dir}: {err.strerror or err}") from None
     try:
-        results, rebuilt = _sync(settings, root, embeddings, chunks, sentences, progress)
-        # A version without a readable vector file (older, or damaged) gets one on its next ingest, changed or not.
-        changed = (
-            rebuilt
-            or store.current(settings) is None
-            or any(r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values())
-            or store.sentence_vectors(root, warn=False) is None  # last: it reads the file
-        )
-        if changed:
-            store.write_sentence_vectors(root, store.client(settings, root).get_collection(
-                store.collection_names(settings)[1]))  # fmt: skip
+        result, changed, model_name = work(root)
+        _finish_version(settings, root, model_name, changed)
     except BaseException as err:
         store.discard(root)
         if isinstance(err, UserError) or not isinstance(err, Exception):
@@ -183,20 +219,71 @@ def _build_beside(settings: IndexSettings, embeddings, chunks, sentences, progre
         raise IngestError(
             f"ingest failed{full}; the previous index is unchanged ({type(err).__name__}: {err})"
         ) from None
-    if changed:
-        store.switch(settings, root)
-    else:
-        store.discard(root)  # nothing changed: keep serving the same files
-    return results, rebuilt
+    return result
+
+
+def _build_beside(settings: IndexSettings, embeddings, chunks, sentences, bars: bool, prune: bool):
+    """Sync a copy of the current version; switch to it only if it is complete and different."""
+
+    def work(root: Path):
+        results, rebuilt, removed = _sync(settings, root, embeddings, chunks, sentences, bars, prune)
+        changed = bool(rebuilt) or any(r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values())
+        return (results, rebuilt, removed), changed, embeddings.name
+
+    return _beside(settings, work)
+
+
+def _records(chunks: list[Document], sentences: list[Document]) -> dict[str, str]:
+    """source id -> the digest of the records this run would leave for it (see store.source_digest)."""
+    ids: dict[str, tuple[list[str], list[str]]] = {}
+    for kind, docs in enumerate((chunks, sentences)):
+        for d in docs:
+            ids.setdefault(d.metadata["source_id"], ([], []))[kind].append(
+                d.metadata["chunk_id" if kind == 0 else "sentence_id"]
+            )
+    return {sid: store.source_digest(*pair) for sid, pair in ids.items()}
+
+
+def _unchanged(settings: IndexSettings, chunks: list[Document], sentences: list[Document]) -> bool:
+    """True when the local index in service already holds exactly these records for these documents, with its
+    vector file, and the question encoder is ready: then there is nothing to embed, update or export, and the
+    model is never loaded. Read from the version's manifest only (other documents may be pruned, without it)."""
+    if settings.chroma_host:
+        return False  # a server index is shared: ask it (the full sync), not a local note
+    root = store.current(settings)
+    manifest = store.read_manifest(root)
+    if manifest is None or manifest.get("embedding_model") != settings.embedding_model:
+        return False
+    held = {sid: entry.get("digest") for sid, entry in manifest["sources"].items()}
+    wanted = _records(chunks, sentences)
+    if any(held.get(sid) != digest for sid, digest in wanted.items()):
+        return False
+    if settings.query_encoder != "sentence-transformers":
+        from ivl_index.onnx_encoder import META, encoder_folder
+
+        if not (encoder_folder(settings) / META).is_file():
+            return False  # the ONNX copy still has to be made, from the model
+    return store.sentence_vectors(root, warn=False) is not None
+
+
+def _load_model(settings: IndexSettings):
+    from ivl_index.embeddings import ModelEmbeddings  # lazy: imports torch and loads the model (seconds)
+
+    return ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
 
 
 def run_ingest(
     settings: IndexSettings,
     paths: list[Path] | None = None,
-    embeddings: ModelEmbeddings | None = None,
+    embeddings=None,
     progress: bool = True,
+    prune: bool = False,
 ) -> IngestReport:
+    """Add or update the documents at `paths` (default: the corpus folder), keeping every other document in the
+    index; `prune` also removes the documents not given. progress: name each step on stderr (bars as well when
+    stderr is a terminal)."""
     started = time.perf_counter()
+    bars = progress and sys.stderr.isatty()
 
     def say(step: str) -> None:
         """A first ingest loads a model and exports it for minutes' worth of silence otherwise: name each step."""
@@ -207,14 +294,18 @@ def run_ingest(
     docs = load_all(paths or [settings.corpus_dir], settings.max_file_mb)
     docs, duplicates = drop_duplicates(docs)
     check_notes(docs)
-    say(f"Chunking {len(docs)} documents (loading the embedding model {settings.embedding_model})")
-    embeddings = embeddings or ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
-    max_tokens = min(settings.chunk_max_tokens, embeddings.max_tokens)
+    say(f"Chunking {len(docs)} documents")
+    pieces = WordPieces.of_embeddings(embeddings) if embeddings else WordPieces.of_model_files(settings.embedding_model)
+    if pieces is None:  # a model with no local tokenizer file: its own tokenizer counts
+        say(f"Loading the embedding model {settings.embedding_model}")
+        embeddings = _load_model(settings)
+        pieces = WordPieces.of_embeddings(embeddings)
+    max_tokens = min(settings.chunk_max_tokens, pieces.max_tokens)
     target = min(settings.chunk_target_tokens, max_tokens)
     chunks: list[Document] = []
     per_document: dict[str, dict] = {}
     for doc in docs:
-        doc_chunks = chunk_document(doc, embeddings.count_tokens, max_tokens, target, settings.chunk_overlap_sentences)
+        doc_chunks = chunk_document(doc, pieces, max_tokens, target, settings.chunk_overlap_sentences)
         chunks += doc_chunks
         per_document[doc.source_id] = {
             "path": str(doc.path),
@@ -227,17 +318,33 @@ def run_ingest(
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
-    before = embeddings.embedded
     with store.ingest_lock(settings):
-        if settings.chroma_host:
-            results, rebuilt = _sync_on_server(settings, embeddings, chunks, sentences, progress)
+        if _unchanged(settings, chunks, sentences):
+            # Nothing to embed: at most documents to prune, which needs no model either.
+            extra = sorted(set(store.read_manifest(store.current(settings))["sources"]) - {d.source_id for d in docs})
+            removed, deleted = _remove(settings, extra) if prune and extra else ({}, 0)
+            say("Nothing to embed")
+            skipped = {"num_added": 0, "num_updated": 0, "num_deleted": deleted, "num_skipped": len(chunks)}
+            results, rebuilt, embedded = {"chunks": skipped}, None, 0
+            encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else "onnx"
         else:
-            results, rebuilt = _build_beside(settings, embeddings, chunks, sentences, progress)
-        if settings.query_encoder != "sentence-transformers":
-            say("Checking the question encoder (exported to ONNX once per model)")
-        encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else ensure_onnx(
-            settings, embeddings
-        )
+            if embeddings is None:
+                say(f"Loading the embedding model {settings.embedding_model}")
+                embeddings = _load_model(settings)
+            before = embeddings.embedded
+            say("Indexing")
+            if settings.chroma_host:
+                results, rebuilt, removed = _sync_on_server(settings, embeddings, chunks, sentences, bars, prune)
+            else:
+                results, rebuilt, removed = _build_beside(settings, embeddings, chunks, sentences, bars, prune)
+            embedded = embeddings.embedded - before
+            if settings.query_encoder != "sentence-transformers":
+                say("Checking the question encoder (exported to ONNX once per model)")
+            from ingest.onnx_export import ensure_onnx  # lazy: it imports onnxruntime
+
+            encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else ensure_onnx(
+                settings, embeddings
+            )
     r = results["chunks"]
     return IngestReport(
         documents=len(docs),
@@ -247,10 +354,49 @@ def run_ingest(
         deleted=r["num_deleted"],
         skipped=r["num_skipped"],
         seconds=round(time.perf_counter() - started, 3),
-        embedded=embeddings.embedded - before,
+        embedded=embedded,
         sentences=len(sentences),
         duplicates=duplicates,
         rebuilt=rebuilt,
         per_document=per_document,
         query_encoder=encoder,
+        removed=removed,
     )
+
+
+def remove_documents(settings: IndexSettings, source_ids: list[str]) -> dict[str, str]:
+    """Remove these documents (every chunk and sentence) from the index; returns source id -> title of each
+    one removed. An id the index does not hold is an IngestError naming the ids it does hold, and nothing is
+    removed. No model is loaded: nothing is embedded."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
+    with store.ingest_lock(settings):
+        return _remove(settings, source_ids)[0]
+
+
+def _remove(settings: IndexSettings, source_ids: list[str]) -> tuple[dict[str, str], int]:
+    """remove_documents, with the ingest lock held; also returns how many chunks went."""
+
+    def work(root: Path | None):
+        client = store.client(settings, root)
+        names = store.collection_names(settings)
+        if names[0] not in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+            raise IngestError(f"the {store.where(settings)} holds no documents; nothing to remove")
+        chunks = client.get_collection(names[0])
+        held = store.documents_held(chunks)
+        unknown = [sid for sid in source_ids if sid not in held]
+        if unknown:
+            raise IngestError(
+                f"no document {', '.join(map(repr, unknown))} in the index; it holds: {', '.join(sorted(held))}"
+            )
+        removed = {sid: held[sid] for sid in source_ids}
+        deleted = _delete_documents(settings, root, client, list(removed))
+        return (removed, deleted), True, store.model_of(chunks) or settings.embedding_model
+
+    if settings.chroma_host:
+        return work(None)[0]
+    if store.current(settings) is None:
+        raise IngestError(f"no index in {settings.data_dir}; nothing to remove")
+    return _beside(settings, work)

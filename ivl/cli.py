@@ -64,13 +64,16 @@ def user_errors(verb):
 @user_errors
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(metavar="PATH", hidden=True)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (steps still go to stderr).")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also remove from the index every document not given in this run, and say which.")
+    ] = False,
 ) -> None:
-    """Chunk and embed documents (files or folders; default: the corpus folder) into the index; unchanged
-    chunks are not embedded again."""
+    """Chunk and embed documents (files or folders; default: the corpus folder) into the index, keeping every
+    other document already in it; unchanged chunks are not embedded again. `ivl remove` removes one."""
     from ingest.pipeline import run_ingest
 
-    report = run_ingest(load_settings(), paths or None, progress=not as_json and sys.stderr.isatty())
+    report = run_ingest(load_settings(), paths or None, progress=as_json or sys.stderr.isatty(), prune=prune)
     if as_json:
         typer.echo(json.dumps(report.json()))
         return
@@ -78,11 +81,30 @@ def ingest(
         typer.echo(f"Rebuilt: {report.rebuilt}")
     for path, source_id in report.duplicates.items():
         typer.echo(f"Skipped {path}: it repeats {source_id}")
+    for source_id, title in report.removed.items():
+        typer.echo(f"Removed {source_id} ({title}): not among the documents given (--prune)")
     typer.echo(
         f"{report.documents} documents, {report.chunks} chunks: {report.added} added, {report.deleted} deleted, "
         f"{report.skipped} unchanged; {report.embedded} texts embedded in {report.seconds:.1f} s"
     )
     typer.echo(f"Questions will be embedded with: {report.query_encoder}")
+
+
+@app.command()
+@user_errors
+def remove(
+    source_ids: Annotated[list[str], typer.Argument(metavar="SOURCE_ID", help="The source id of a document in the index.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Remove documents (all their chunks and sentences) from the index, naming each one removed."""
+    from ingest.pipeline import remove_documents
+
+    removed = remove_documents(load_settings(), source_ids)
+    if as_json:
+        typer.echo(json.dumps({"removed": removed}))
+        return
+    for source_id, title in removed.items():
+        typer.echo(f"Removed {source_id} ({title})")
 
 
 def _answerer(settings: Settings, extractive_only: bool = False):

@@ -26,6 +26,9 @@ UNITS = {"cm", "mm", "mg", "ml", "min", "kg", "etc"}
 
 _END = re.compile(r"[.!?](?:[\"'’”)\]]+)?(?=\s+|$)")
 _NEXT_START = re.compile(r"\s+([\"'‘“(\[]?[A-Z0-9•\-])")
+_LAST_WORD = re.compile(r"(\S+)$")
+_WORD_WINDOW = 64  # longer than any abbreviation or unit, so a cut-off word never matches one
+_NUMBER_ONLY = re.compile(r"\s*(?:Figure|Table)?\s*\d+")
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -35,17 +38,19 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     cursor = start
     for match in _END.finditer(text, start, end):
         stop = match.end()
-        word = re.search(r"(\S+)$", text[cursor:match.start()])
+        # Only the few characters before the stop are read: slicing from `cursor` made a long run without a
+        # sentence end (one unpunctuated line) cost the square of its length.
+        word = _LAST_WORD.search(text, max(cursor, match.start() - _WORD_WINDOW), match.start())
         token = (word.group(1) if word else "").lower().lstrip("(['\"")
         following = _NEXT_START.match(text, stop, end)
-        if re.fullmatch(r"\s*(?:Figure|Table)?\s*\d+", text[cursor:match.start()]):
+        if _NUMBER_ONLY.fullmatch(text, cursor, match.start()):
             continue  # "Figure 3." and "2." open a caption or a list item
         if match.group().startswith("."):
             if token in ABBREVIATIONS or re.fullmatch(r"[a-z]", token):
                 continue
             if token in UNITS and not (following and following.group(1)[0].isupper()):
                 continue
-        if stop < end and not following and not text[stop:end].lstrip().startswith("\n"):
+        if stop < end and not following:
             continue  # next word starts lowercase: a decimal, an abbreviation we don't know, or "Fig. 1" style
         _add(text, cursor, stop, spans)
         cursor = stop

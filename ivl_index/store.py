@@ -4,14 +4,16 @@ Two collections: `<name>` holds chunks (what retrieval searches), `<name>_senten
 chunk's sentences (what the answerer scores), both keyed by chunk id and kept in step by ingest.
 
 Locally, an index is a folder `DATA_DIR/versions/<id>/` (Chroma files + the record manager's SQLite +
-the sentence vector file)
-and `DATA_DIR/current` is a symlink to the one in service. Ingest builds the next version beside it and
-switches the link atomically, so a killed ingest leaves the previous index serving, and readers never
-share a SQLite file with a writer (Chroma's PersistentClient is not safe across processes).
+the sentence vector file + `index.json`, what it holds) and `DATA_DIR/current` is a symlink to the one in
+service. Ingest builds the next version beside it and switches the link atomically, so a killed ingest leaves
+the previous index serving, and readers never share a SQLite file with a writer (Chroma's PersistentClient is
+not safe across processes).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import sys
@@ -175,6 +177,52 @@ def write_sentence_vectors(root: Path, sentences) -> None:
         with temp.open("wb") as fh:
             np.save(fh, array)
         os.replace(temp, root / name)
+
+
+MANIFEST = "index.json"
+
+
+def source_digest(chunk_ids: list[str], sentence_ids: list[str]) -> str:
+    """Names one document's exact records: the same chunks and sentences give the same digest."""
+    return hashlib.sha256("\x1f".join(sorted(chunk_ids) + ["|"] + sorted(sentence_ids)).encode()).hexdigest()[:32]
+
+
+def write_manifest(root: Path, model_name: str, chunks, sentences) -> None:
+    """What a local version holds, read back from its collections after ingest wrote them: the model, and each
+    document's title and record digest. The next ingest reads only this file to learn that nothing changed,
+    without importing Chroma, torch or the model."""
+    ids: dict[str, tuple[list[str], list[str]]] = {}
+    titles: dict[str, str] = {}
+    for kind, collection in enumerate((chunks, sentences)):
+        got = all_records(collection, ["metadatas"])
+        for key, meta in zip(got["ids"], got["metadatas"]):
+            ids.setdefault(meta["source_id"], ([], []))[kind].append(key)
+            if kind == 0:
+                titles.setdefault(meta["source_id"], str(meta.get("title") or meta["source_id"]))
+    data = {
+        "embedding_model": model_name,
+        "sources": {sid: {"title": titles.get(sid, sid), "digest": source_digest(*pair)} for sid, pair in ids.items()},
+    }
+    temp = root / f".{MANIFEST}"
+    temp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(temp, root / MANIFEST)
+
+
+def read_manifest(root: Path | None) -> dict | None:
+    """A version's manifest; None for a server index, or a version written before manifests (or damaged)."""
+    if root is None:
+        return None
+    try:
+        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        return data if isinstance(data.get("sources"), dict) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def documents_held(chunks) -> dict[str, str]:
+    """source id -> title of every document in a chunk collection."""
+    got = all_records(chunks, ["metadatas"])
+    return {m["source_id"]: str(m.get("title") or m["source_id"]) for m in got["metadatas"]}
 
 
 class SentenceVectors:

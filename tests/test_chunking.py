@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from ingest.chunking import chunk_document
 from ingest.loaders import load
+from ingest.tokens import WordPieces
 from ivl_index.sentences import chunk_sentences, sentence_location, sentence_spans
 from tests.conftest import CORPUS
 
 
 def chunks_of(name, embeddings, **kw):
     args = {"max_tokens": 256, "target_tokens": 200, "overlap": 1} | kw
-    return chunk_document(load(CORPUS / name), embeddings.count_tokens, **args)
+    return chunk_document(load(CORPUS / name), WordPieces.of_embeddings(embeddings), **args)
 
 
 def test_chunks_fit_the_model_tokenizer(embeddings):
@@ -48,7 +49,7 @@ def test_ids_are_stable_and_change_with_the_words(embeddings, tmp_path):
     assert first == [c.metadata["chunk_id"] for c in chunks_of("gard-ivl.md", embeddings)]
     edited = tmp_path / "gard-ivl.md"
     edited.write_text((CORPUS / "gard-ivl.md").read_text().replace("about 200 cases", "about 300 cases"))
-    changed = [c.metadata["chunk_id"] for c in chunk_document(load(edited), embeddings.count_tokens, 256, 200, 1)]
+    changed = [c.metadata["chunk_id"] for c in chunk_document(load(edited), WordPieces.of_embeddings(embeddings), 256, 200, 1)]
     assert changed[0] == first[0]  # Source details
     assert changed[1] != first[1] and changed[2:] == first[2:]  # only the Summary's chunk changed
 

@@ -36,7 +36,7 @@ def test_unchanged_reingest_embeds_nothing_and_keeps_ids(settings, embeddings):
     assert chunk_ids(settings) == ids
 
 
-def test_edit_replaces_only_that_documents_chunks_and_removal_deletes(settings, embeddings, corpus_copy):
+def test_edit_replaces_only_that_documents_chunks_and_prune_deletes(settings, embeddings, corpus_copy):
     run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
     gard_before, case_before = chunk_ids(settings, "gard-ivl"), chunk_ids(settings, "zhao-tian-2026")
     path = corpus_copy / "gard-ivl.md"
@@ -46,8 +46,11 @@ def test_edit_replaces_only_that_documents_chunks_and_removal_deletes(settings, 
     assert chunk_ids(settings, "gard-ivl") != gard_before
     assert edited.added == edited.deleted == 1
     path.unlink()
-    removed = run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    kept = run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    assert kept.deleted == 0 and chunk_ids(settings, "gard-ivl")  # adding is the default: a missing file stays
+    removed = run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False, prune=True)
     assert chunk_ids(settings, "gard-ivl") == set() and removed.deleted == len(gard_before)
+    assert removed.removed == {"gard-ivl": "Intravenous leiomyomatosis"}
     assert chunk_ids(settings) == case_before
 
 

@@ -22,7 +22,7 @@ GOOD = "The exact cause of IVL remains unknown."
 
 
 def run(claims, citations, notices=()):
-    return validate(Draft("q", claims, citations, list(notices)), PASSAGES)
+    return validate(Draft("q", claims, citations, list(notices)), PASSAGES, covered="They cover q.")
 
 
 def test_a_good_claim_survives_with_its_marker():
@@ -67,7 +67,7 @@ def test_nothing_left_abstains_with_the_fixed_sentence_and_no_citations():
 def test_quoted_markup_is_inert_and_never_a_marker():
     passage = {"x:1": "Stains were used [hematoxylin; Figs. 10 and 11] and <img src=x onerror=alert(1)> ![a](http://e/x.png)"}
     quote = passage["x:1"]
-    answer = validate(Draft("q", [Claim(quote, [1])], {1: cite(1, quote, "x:1")}), passage)
+    answer = validate(Draft("q", [Claim(quote, [1])], {1: cite(1, quote, "x:1")}), passage, covered="They cover q.")
     assert markers(answer.answer) == [1]
     # Escaped, so Markdown shows them as text: no tag, no image, no link.
     assert not re.search(r"(?<!\\)<img|(?<!\\)!(?<!\\)\[", answer.answer)
