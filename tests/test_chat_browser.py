@@ -64,7 +64,8 @@ def open_page(browser, chat_url):
         page.hosts = hosts
         page.set_default_timeout(30_000)
         page.goto(chat_url + path)
-        page.locator("#question textarea").wait_for()
+        # A link to a cited place opens the Sources tab, which hides the question box: wait for it to exist.
+        page.locator("#question textarea").wait_for(state="attached" if path else "visible")
         return page
 
     yield opener
