@@ -26,6 +26,7 @@ from ingest.tokens import WordPieces
 from ivl_index import store
 from ivl_index.documents import SourceDocument
 from ivl_index.errors import IngestError, UserError
+from ivl_index.model_files import META, encoder_folder
 from ivl_index.notes import check_notes
 from ivl_index.sentences import chunk_sentences
 from ivl_index.settings import IndexSettings
@@ -242,8 +243,6 @@ def _unchanged(settings: IndexSettings, chunks: list[Document], sentences: list[
     if any(held.get(sid) != digest for sid, digest in wanted.items()):
         return False
     if settings.query_encoder != "sentence-transformers":
-        from ivl_index.onnx_encoder import META, encoder_folder
-
         if not (encoder_folder(settings) / META).is_file():
             return False  # the ONNX copy still has to be made, from the model
     return store.sentence_vectors(root, warn=False) is not None
