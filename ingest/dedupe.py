@@ -68,15 +68,22 @@ class SentenceIndex:
         return found
 
 
-def drop_duplicates(docs: list[SourceDocument]) -> tuple[list[SourceDocument], dict[str, str]]:
+def drop_duplicates(
+    docs: list[SourceDocument], indexed: list[SourceDocument] = ()
+) -> tuple[list[SourceDocument], dict[str, str]]:
     """Keep documents in order of authority (front matter with a URL first, then longer); return the kept
-    ones in input order and {dropped path: source_id it repeats}."""
-    ranked = sorted(range(len(docs)), key=lambda i: (not docs[i].meta.get("url"), -len(docs[i].text)))
+    ones in input order and {dropped path: source_id it repeats}. `indexed`: documents already in the index
+    and not given again, which a new document may repeat; they are never dropped (adding keeps them)."""
+    held = list(indexed)
+    every = held + list(docs)
     index = SentenceIndex()
+    for i, doc in enumerate(held):
+        index.add(i, _sentences(doc))
+    ranked = sorted(range(len(held), len(every)), key=lambda i: (not every[i].meta.get("url"), -len(every[i].text)))
     dropped: dict[str, str] = {}
     keep: set[int] = set()
     for i in ranked:
-        sentences = _sentences(docs[i])
+        sentences = _sentences(every[i])
         allowed_misses = int(len(sentences) * (1 - COVERED))
         counts: Counter = Counter()
         misses = 0
@@ -88,8 +95,8 @@ def drop_duplicates(docs: list[SourceDocument]) -> tuple[list[SourceDocument], d
             counts.update(holders)
         best = counts.most_common(1)
         if sentences and misses <= allowed_misses and best and best[0][1] >= COVERED * len(sentences):
-            dropped[str(docs[i].path)] = docs[best[0][0]].source_id
+            dropped[str(every[i].path)] = every[best[0][0]].source_id
         else:
             keep.add(i)
             index.add(i, sentences)
-    return [d for i, d in enumerate(docs) if i in keep], dropped
+    return [d for i, d in enumerate(every) if i in keep], dropped

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ivl_index.onnx_encoder import FIELDS, META, UNAVAILABLE, OnnxEmbeddings, encoder_folder
+from ivl_index.model_files import META, UNAVAILABLE, encoder_folder
+from ivl_index.onnx_encoder import FIELDS, OnnxEmbeddings
 from ivl_index.settings import IndexSettings
 
 # Short and long, cased and not, padded in a batch and alone, one past the model's length limit.

@@ -24,8 +24,9 @@ from ingest.dedupe import drop_duplicates
 from ingest.loaders import discover, load
 from ingest.tokens import WordPieces
 from ivl_index import store
-from ivl_index.documents import SourceDocument
+from ivl_index.documents import Section, SourceDocument
 from ivl_index.errors import IngestError, KnowledgeBaseUnavailable, UserError
+from ivl_index.model_files import META, encoder_folder
 from ivl_index.notes import check_notes
 from ivl_index.sentences import chunk_sentences
 from ivl_index.settings import IndexSettings
@@ -259,11 +260,34 @@ def _unchanged(settings: IndexSettings, chunks: list[Document], sentences: list[
     if any(held.get(sid) != digest for sid, digest in wanted.items()):
         return False
     if settings.query_encoder != "sentence-transformers":
-        from ivl_index.onnx_encoder import META, encoder_folder
-
         if not (encoder_folder(settings) / META).is_file():
             return False  # the ONNX copy still has to be made, from the model
     return store.sentence_vectors(root, warn=False) is not None
+
+
+def _indexed_documents(settings: IndexSettings, given: set[str]) -> list[SourceDocument]:
+    """The documents the index in service holds and this run does not give, rebuilt from their chunks, so that a
+    new file repeating one of them is skipped as it would be beside it in one run (overlapping chunks repeat a
+    sentence, which does not change what a document covers)."""
+    root = None if settings.chroma_host else store.current(settings)
+    if root is None and not settings.chroma_host:
+        return []
+    client = store.client(settings, root)
+    name = store.collection_names(settings)[0]
+    if name not in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+        return []
+    got = store.all_records(client.get_collection(name), ["documents", "metadatas"])
+    parts: dict[str, list[str]] = {}
+    metas: dict[str, dict] = {}
+    for text, meta in sorted(zip(got["documents"], got["metadatas"]), key=lambda pair: pair[1]["start"]):
+        if meta["source_id"] not in given:
+            parts.setdefault(meta["source_id"], []).append(text)
+            metas.setdefault(meta["source_id"], meta)
+    docs = []
+    for sid, texts in parts.items():
+        text = "\n\n".join(texts)
+        docs.append(SourceDocument(sid, Path(metas[sid]["path"]), text, [Section("Text", 0, len(text))], metas[sid]))
+    return docs
 
 
 def _load_model(settings: IndexSettings):
@@ -328,6 +352,13 @@ def run_ingest(
             results, rebuilt, embedded = {"chunks": skipped}, None, 0
             encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else "onnx"
         else:
+            docs, repeats = drop_duplicates(docs, _indexed_documents(settings, {d.source_id for d in docs}))
+            if repeats:  # a new file that repeats a document already indexed adds nothing
+                duplicates |= repeats
+                kept = {d.source_id for d in docs}
+                chunks = [c for c in chunks if c.metadata["source_id"] in kept]
+                sentences = [s for s in sentences if s.metadata["source_id"] in kept]
+                per_document = {sid: v for sid, v in per_document.items() if sid in kept}
             if embeddings is None:
                 say(f"Loading the embedding model {settings.embedding_model}")
                 embeddings = _load_model(settings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ivl_index.embeddings import resolve_model
+from ivl_index.model_files import resolve_model
 
 
 class WordPieces:

@@ -93,10 +93,11 @@ def ingest(
 @app.command()
 @user_errors
 def remove(
-    source_ids: Annotated[list[str], typer.Argument(metavar="SOURCE_ID", help="The source id of a document in the index.")],
+    source_ids: Annotated[list[str], typer.Argument(metavar="SOURCE_ID", hidden=True)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Remove documents (all their chunks and sentences) from the index, naming each one removed."""
+    """Remove the document SOURCE_ID (several may be given) from the index, all its chunks and sentences, and
+    say what was removed. An id the index does not hold removes nothing and lists the ids it holds."""
     from ingest.pipeline import remove_documents
 
     removed = remove_documents(load_settings(), source_ids)

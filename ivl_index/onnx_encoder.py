@@ -10,20 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ivl_index.embeddings import ModelEmbeddings, QueryCache, fingerprint
+from ivl_index.embeddings import ModelEmbeddings, QueryCache
 from ivl_index.errors import EncoderError
+from ivl_index.model_files import META, UNAVAILABLE, encoder_folder
 from ivl_index.settings import IndexSettings
 
-META = "encoder.json"
-UNAVAILABLE = "unavailable.txt"
 # tokenizers' Encoding fields under the input names transformers models take
 FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-
-
-def encoder_folder(settings: IndexSettings) -> Path:
-    """Where the ONNX copy of the configured model lives: one folder per exact set of model files."""
-    root = settings.encoder_dir or settings.data_dir / "encoders"
-    return root / fingerprint(settings.embedding_model)
 
 
 class OnnxEmbeddings(QueryCache):

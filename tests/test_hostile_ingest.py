@@ -122,6 +122,12 @@ def test_adding_one_file_keeps_every_other_document_and_the_abstention_names_wha
     after = held(settings)
     assert {k: v for k, v in after.items() if k != "new-case"} == before and after["new-case"]
 
+    summary = tmp_path / "gard-ivl-summary.txt"  # GARD's Q&A summary repeats the GARD page, given alone
+    text = (CORPUS / "gard-ivl.md").read_text(encoding="utf-8").split("## Summary", 1)[1].split("## Research")[0]
+    summary.write_text(text.replace("## ", "").replace(", and venous", ", ad venous"), encoding="utf-8")
+    repeated = run_ingest(settings, [summary], embeddings=embeddings, progress=False)
+    assert repeated.duplicates == {str(summary): "gard-ivl"} and repeated.added == 0 and held(settings) == after
+
     off_topic = "What is the price of a train ticket to Paris?"
     answer = Answerer(settings, embeddings).answer(off_topic)
     assert answer.abstained

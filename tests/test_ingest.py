@@ -80,7 +80,7 @@ def test_corrupt_pdf_leaves_the_index_as_it_was(settings, embeddings, corpus_cop
 
 
 def test_index_refuses_another_model(settings, embeddings, tmp_path):
-    from ivl_index.embeddings import resolve_model
+    from ivl_index.model_files import resolve_model
 
     run_ingest(settings, embeddings=embeddings, progress=False)
     other = load_settings(data_dir=settings.data_dir, embedding_model=resolve_model(settings.embedding_model))

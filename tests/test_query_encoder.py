@@ -14,7 +14,8 @@ import pytest
 
 from evals.labelled import load_items
 from ivl_index.embeddings import ModelEmbeddings
-from ivl_index.onnx_encoder import OnnxEmbeddings, encoder_folder, query_embeddings
+from ivl_index.model_files import encoder_folder
+from ivl_index.onnx_encoder import OnnxEmbeddings, query_embeddings
 
 
 def ivl(*args, data, **env):
