@@ -21,7 +21,7 @@ from ingest.pipeline import run_ingest
 from ivl.settings import load_settings
 from ivl.ui import Handlers
 from ivl_index import store
-from ivl_index.errors import KnowledgeBaseUnavailable
+from ivl_index.errors import KnowledgeBaseUnavailable, SettingsError
 from tests.conftest import CORPUS, free_port, wait_for_url
 
 QUESTION = "How many cases of IVL have been reported?"
@@ -186,3 +186,19 @@ def test_one_index_gives_one_answer_to_each_question_however_it_was_built(tmp_pa
 
     second_settings, _ = build(tmp_path / "b", corpus, embeddings)
     assert answers(Answerer(second_settings, embeddings), questions) == first
+
+
+def test_a_large_index_searched_by_hnsw_answers_like_the_exact_search(built_index, embeddings):
+    """Above IVL_EXACT_SEARCH_MAX, Chroma's HNSW search (over-fetched, re-ranked exactly) takes over; on an index
+    this small it finds the same passages, so the answers are the same."""
+    questions = [item.question for item in load_items("tune") if not item.history][:20]
+    exact = answers(Answerer(built_index, embeddings), questions)
+    hnsw = load_settings(data_dir=built_index.data_dir, encoder_dir=built_index.encoder_dir, exact_search_max=0)
+    assert answers(Answerer(hnsw, embeddings), questions) == exact
+
+
+@pytest.mark.parametrize(("variable", "value"), [("IVL_CHROMA_TIMEOUT", "0"), ("IVL_EXACT_SEARCH_MAX", "-1")])
+def test_a_bad_timeout_or_search_limit_names_its_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
