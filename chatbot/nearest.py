@@ -2,7 +2,7 @@
 
 Chroma's HNSW search is approximate and its graph depends on insertion order and threads, so two builds of the
 same files (and near-ties within one) could retrieve different chunks. A collection of up to IVL_EXACT_SEARCH_MAX
-records is searched by exact cosine over every stored vector (612 chunks: about 0.1 ms); a larger one by Chroma,
+records is searched by exact cosine over every stored vector (612 chunks: 0.02 ms); a larger one by Chroma,
 over-fetched and re-ranked by exact cosine. Either way ties go to the smaller id.
 """
 
