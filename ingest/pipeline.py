@@ -183,23 +183,21 @@ def _sync_on_server(settings: IndexSettings, embeddings, chunks, sentences, bars
         ) from None
 
 
-def _finish_version(settings: IndexSettings, root: Path, model_name: str, changed: bool) -> None:
-    """Write the version's sentence vector file and manifest when it changed (or lacks either), and switch to
-    it; otherwise discard it and keep serving the same files."""
+def _complete(settings: IndexSettings, root: Path, model_name: str, changed: bool) -> bool:
+    """Write the version's sentence vector file and manifest when it changed (or lacks either); returns whether
+    to switch to it (otherwise it is discarded and the same files keep serving)."""
     changed = (
         changed
         or store.current(settings) is None
         or store.read_manifest(root) is None
         or store.sentence_vectors(root, warn=False) is None  # last: it reads the file
     )
-    if not changed:
-        store.discard(root)
-        return
-    c = store.client(settings, root)
-    chunks, sentences = (c.get_collection(n) for n in store.collection_names(settings))
-    store.write_sentence_vectors(root, sentences)
-    store.write_manifest(root, model_name, chunks, sentences)
-    store.switch(settings, root)
+    if changed:
+        c = store.client(settings, root)
+        chunks, sentences = (c.get_collection(n) for n in store.collection_names(settings))
+        store.write_sentence_vectors(root, sentences)
+        store.write_manifest(root, model_name, chunks, sentences)
+    return changed
 
 
 def _beside(settings: IndexSettings, work):
@@ -211,7 +209,7 @@ def _beside(settings: IndexSettings, work):
         raise IngestError(f"cannot prepare the new index in {settings.data_dir}: {err.strerror or err}") from None
     try:
         result, changed, model_name = work(root)
-        _finish_version(settings, root, model_name, changed)
+        changed = _complete(settings, root, model_name, changed)
     except BaseException as err:
         store.discard(root)
         if isinstance(err, UserError) or not isinstance(err, Exception):
@@ -220,6 +218,10 @@ def _beside(settings: IndexSettings, work):
         raise IngestError(
             f"ingest failed{full}; the previous index is unchanged ({type(err).__name__}: {err})"
         ) from None
+    if changed:
+        store.switch(settings, root)
+    else:
+        store.discard(root)  # nothing changed: keep serving the same files
     return result
 
 
