@@ -43,9 +43,10 @@ def passage(citation: Citation, chunk: tuple[str, int] | None) -> str:
     return f"<mark>{_text(citation.quote)}</mark>"
 
 
-def render_sources(answer: Answer, key: str, chunks: dict[str, tuple[str, int]]) -> str:
+def render_sources(answer: Answer, key: str, chunks) -> str:
     """Citations grouped by document, in order of first citation: the document's details once, then each
-    citation [n] as a collapsible passage with its quote highlighted. `key` makes the ids unique on the page."""
+    citation [n] as a collapsible passage with its quote highlighted. `key` makes the ids unique on the page;
+    `chunks.get(chunk_id)` gives a chunk's (text, start offset) or None (a dict, or ui.Passages)."""
     groups: dict[str, list[Citation]] = {}
     for c in answer.citations:
         groups.setdefault(c.source_id, []).append(c)
@@ -99,7 +100,7 @@ def copy_text(answer: Answer) -> str:
     return f'<span class="ivl-md" hidden title="{html.escape(answer_markdown(answer)).replace(chr(10), "&#10;")}"></span>'
 
 
-def render_answer(answer: Answer, view: str, glossary: Glossary, key: str, chunks: dict, feedback: str = "") -> str:
+def render_answer(answer: Answer, view: str, glossary: Glossary, key: str, chunks, feedback: str = "") -> str:
     """One assistant message. `feedback` is the confirmation shown just above the thumbs once they are used."""
     tail = (f'\n\n<div class="ivl-feedback">{_text(feedback)}</div>' if feedback else "") + copy_text(answer)
     if answer.abstained:

@@ -124,7 +124,8 @@ class Handlers:
     def respond(self, message: str, history: list, view: str, session: dict):
         """One turn, as the answerer's `stream` gives it: progress while a model writes (the LLM path), then only
         the checked answer, or a clear message. A model's draft is never shown: a clinician who reads an
-        unchecked claim has read it, even if it is replaced a second later."""
+        unchecked claim has read it, even if it is replaced a second later. `history` is the chat as the page
+        holds it, part of the `/ask` API's signature; the screen is redrawn from the session's turns instead."""
         session = {"questions": list(session["questions"]), "turns": list(session["turns"])}
         message = message if isinstance(message, str) else ""
         shown = self.show(session, view)
