@@ -179,7 +179,7 @@ def test_chat_driven_by_a_browser_makes_no_outbound_connection(traced_data):
                                           "How is IVL treated?", "Why is bilateral oophorectomy suggested for IVL?"]):  # fmt: skip
                 page.locator("#question textarea").fill(question)
                 page.locator("#send").click()
-                page.locator("#chat .bot-row").nth(i).get_by_text("Quoted passage", exact=False).first.wait_for()
+                page.locator("#chat .bot-row").nth(i).get_by_text("Sources", exact=True).first.wait_for()
             page.get_by_role("tab", name="Sources").click()
             page.wait_for_timeout(10_000)  # past the first beat of any background uploader
             browser.close()
