@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 
 import yaml
@@ -41,17 +41,20 @@ class Glossary:
         raw = yaml.safe_load(files("chatbot").joinpath("data/glossary.yaml").read_text(encoding="utf-8"))
         return Glossary(tuple(Entry(e["term"], tuple(e["match"]), e["definition"]) for e in raw))
 
-    @property
+    @cached_property
+    def by_form(self) -> dict[str, Entry]:
+        """Each form of a term, lower-cased, to its entry."""
+        return {m.lower(): e for e in self.entries for m in e.match}
+
+    @cached_property
     def pattern(self) -> re.Pattern:
         """Every form of every term, longest first, so "salpingo-oophorectomy" is not read as "oophorectomy"."""
         forms = sorted({m for e in self.entries for m in e.match}, key=len, reverse=True)
-        return _compiled(tuple(forms))
+        return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(re.escape(f) for f in forms) + r")(?![\w-])")
 
     def terms_in(self, text: str) -> list[Entry]:
         """The entries whose forms occur in `text`, each once, in order of first appearance."""
-        by_form = {m.lower(): e for e in self.entries for m in e.match}
-        found = (by_form[m.group(0).lower()] for m in self.pattern.finditer(text))
-        return list(dict.fromkeys(found))
+        return list(dict.fromkeys(self.by_form[m.group(0).lower()] for m in self.pattern.finditer(text)))
 
     def asked(self, question: str) -> Entry | None:
         """The term a definition question asks about ("what does X mean?", "what's a X", "define X"), if it is
@@ -60,7 +63,7 @@ class Glossary:
         for m in self.pattern.finditer(q):
             before, after = q[: m.start()], q[m.end() :]
             if ASKS_MEANING.search(before + " TERM " + after) and not FOLLOWED.match(after):
-                return next(e for e in self.entries if m.group(0).lower() in (f.lower() for f in e.match))
+                return self.by_form[m.group(0).lower()]
         return None
 
     def define(self, answer: Answer) -> Answer:
@@ -80,11 +83,6 @@ ASKS_MEANING = re.compile(
 )
 # A term followed by another word of its phrase ("intravenous leiomyomatosis") is not the thing asked about.
 FOLLOWED = re.compile(r"\s*[A-Za-z]{3,}(?<!mean)(?<!means)\b(?!\s*\?)")
-
-
-@cache
-def _compiled(forms: tuple[str, ...]) -> re.Pattern:
-    return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(re.escape(f) for f in forms) + r")(?![\w-])")
 
 
 def _defines(entry: Entry, sentence: str) -> bool:

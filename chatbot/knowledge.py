@@ -45,10 +45,10 @@ class IndexView:
         # A source's own dating and licence lines answer only questions about the source (answerer.py), so the
         # search for a passage about the disease never spends a place on them.
         self.details = [d for d in self.docs if d.metadata.get("section") == SOURCE_DETAILS]
-        rows = [i for i in order if got["metadatas"][i].get("section") != SOURCE_DETAILS]
-        searched = [d for d in self.docs if d.metadata.get("section") != SOURCE_DETAILS]
+        kept = [(d, i) for d, i in zip(self.docs, order) if d.metadata.get("section") != SOURCE_DETAILS]
+        searched = [d for d, _ in kept]
         if exact:
-            vectors = np.array([got["embeddings"][i] for i in rows], dtype=np.float32)
+            vectors = np.array([got["embeddings"][i] for _, i in kept], dtype=np.float32)
             chunk_search = Nearest(None, [d.id for d in searched], vectors)
         else:
             chunk_search = Nearest(self.index.chunks, where={"section": {"$ne": SOURCE_DETAILS}} if self.details else None)

@@ -103,7 +103,7 @@ def _vector_store(client, name: str, embeddings):
 
 def _reset_if_other_model(client, settings: IndexSettings, model_name: str, root: Path | None) -> str | None:
     """An index of another model cannot be updated in place: its vectors live in another space."""
-    existing = {c.name if hasattr(c, "name") else c for c in client.list_collections()}
+    existing = store.held_collections(client)
     names = store.collection_names(settings)
     built_with = {store.model_of(client.get_collection(n)) for n in names if n in existing}
     if not built_with or built_with == {model_name}:
@@ -276,7 +276,7 @@ def _indexed_documents(settings: IndexSettings, given: set[str]) -> list[SourceD
         return []
     client = store.client(settings, root)
     name = store.collection_names(settings)[0]
-    if name not in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+    if name not in store.held_collections(client):
         return []
     got = store.all_records(client.get_collection(name), ["documents", "metadatas"])
     parts: dict[str, list[str]] = {}
@@ -415,7 +415,7 @@ def _remove(settings: IndexSettings, source_ids: list[str]) -> tuple[dict[str, s
     def work(root: Path | None):
         client = store.client(settings, root)
         names = store.collection_names(settings)
-        if names[0] not in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+        if names[0] not in store.held_collections(client):
             raise IngestError(f"the {store.where(settings)} holds no documents; nothing to remove")
         chunks = client.get_collection(names[0])
         held = store.documents_held(chunks)

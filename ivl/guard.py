@@ -76,19 +76,19 @@ class Guard:
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if method == "POST" and path.rstrip("/").endswith("/upload"):
             return await _refuse(scope, send, 404, "This app accepts no uploads.")
+        too_large = f"Request larger than IVL_CHAT_MAX_REQUEST_KB ({self.max_body // 1024} KB)."
         try:
             declared = int(headers.get(b"content-length", b"0"))
         except ValueError:
             declared = 0
         if declared > self.max_body:
-            return await _refuse(scope, send, 413, f"Request larger than IVL_CHAT_MAX_REQUEST_KB ({self.max_body // 1024} KB).")
+            return await _refuse(scope, send, 413, too_large)
         client = (scope.get("client") or ("?", 0))[0]
         login = method == "POST" and path.rstrip("/").endswith("/login")
         if login and (wait := self.throttle.wait(client)) > 0:
             return await _refuse(scope, send, 429, f"Too many failed logins; try again in {wait:.0f} s.", retry_after=wait)
 
         received, refused = 0, False
-        too_large = f"Request larger than IVL_CHAT_MAX_REQUEST_KB ({self.max_body // 1024} KB)."
 
         async def bounded_receive():
             """A body without a (truthful) Content-Length is cut off as it grows: refused, and the app is told

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from chatbot.models import Answer
 from evals.checks import check
 from evals.labelled import Item, load_items
+from evals.suite import index_chunks
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,7 @@ class StudyItem:
 
 def study_items(answerer) -> dict[str, StudyItem]:
     """The `study: true` tune items whose cited answer holds their key facts, by question, with that answer."""
-    chunks = {
-        d.metadata["chunk_id"]: {"text": d.page_content, "source_id": d.metadata["source_id"], "url": d.metadata.get("url", "")}
-        for d in answerer.chunks()
-    }
+    chunks = index_chunks(answerer)
     offered = {}
     for item in load_items("tune"):
         if not item.study:

@@ -128,7 +128,7 @@ class Handlers:
         holds it, part of the `/ask` API's signature; the screen is redrawn from the session's turns instead."""
         session = {"questions": list(session["questions"]), "turns": list(session["turns"])}
         message = message if isinstance(message, str) else ""
-        shown = self.show(session, view)
+        shown = None  # the conversation so far, drawn once when a model's progress is first shown
         try:
             shown_words = -1
             for step in self.answerer.stream(message, session["questions"]):
@@ -137,6 +137,7 @@ class Handlers:
                     if words == shown_words:  # models stream a few characters at a time; redraw per word
                         continue
                     shown_words = words
+                    shown = shown if shown is not None else self.show(session, view)
                     progress = f"*Writing the answer ({words} word{'s' * (words != 1)} so far); it appears once every claim is checked against its source…*"
                     yield shown + [_msg("user", escape_markdown(message[:2000])), _msg("assistant", progress)], "", session
                     continue

@@ -157,6 +157,11 @@ def collection_names(settings: IndexSettings) -> tuple[str, str]:
     return settings.collection, f"{settings.collection}_sentences"
 
 
+def held_collections(client) -> set[str]:
+    """The names of the collections a client holds (chromadb returns names or Collection objects by version)."""
+    return {c.name if hasattr(c, "name") else c for c in client.list_collections()}
+
+
 def model_of(collection) -> str | None:
     return (collection.metadata or {}).get("embedding_model")
 
@@ -300,7 +305,7 @@ def forget_unwritten(client, manager, name: str) -> None:
     the records say it is complete."""
     keys = manager.list_keys()
     present: set[str] = set()
-    if name in {c.name if hasattr(c, "name") else c for c in client.list_collections()}:
+    if name in held_collections(client):
         collection = client.get_collection(name)
         for start in range(0, len(keys), PAGE):
             present.update(collection.get(ids=keys[start : start + PAGE], include=[])["ids"])
