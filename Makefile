@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 
 # Every dependency, pinned with its hashes, from requirements.lock (`make lock` writes it); then the
 # package itself, with no dependency resolution of its own, so nothing unlocked is ever installed.
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-pip.lock
 	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --require-hashes -r requirements-pip.lock
 	$(PY) -m pip install -q --require-hashes -r requirements.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
