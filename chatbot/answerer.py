@@ -25,7 +25,7 @@ from chatbot.analysis import Analysis, analyse
 from chatbot.drafting import draft
 from chatbot.glossary import Glossary
 from chatbot.knowledge import IndexView
-from chatbot.models import Answer, Retrieval
+from chatbot.models import Answer, Related, Retrieval
 from chatbot.question import checked, search_query
 from chatbot.ranker import question_features, rank, sentence_features
 from chatbot.scoring import Candidate, Group, candidates, term_groups, unknown_shares
@@ -34,6 +34,24 @@ from chatbot.text import Lexicon
 from chatbot.validator import validate
 from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import KnowledgeBaseUnavailable, UserError
+
+
+RELATED = 3  # closest passages offered under an abstention
+
+
+def related(ranked: list[Candidate]) -> list[Related]:
+    """The best-ranked candidate sentences, one per chunk, as passages a reader may judge (not an answer)."""
+    out, seen = [], set()
+    for c in ranked:
+        meta = c.chunk.metadata
+        if meta["chunk_id"] in seen:
+            continue
+        seen.add(meta["chunk_id"])
+        out.append(Related(source_id=c.source_id, title=str(meta.get("title", c.source_id)), section=c.section,
+                           quote=c.text, chunk_id=meta["chunk_id"], start=c.start, end=c.end))  # fmt: skip
+        if len(out) == RELATED:
+            break
+    return out
 
 
 @dataclass
@@ -90,6 +108,7 @@ class Answerer:
         q = c.retrieval.question
         if c.abstains:
             result = abstained(q, self.view.coverage)
+            result.related = related(c.candidates)
         else:
             d = draft(q, c.candidates, c.gathered.parts, self.lexicon, self.abstention, self.settings)
             passages = {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks}

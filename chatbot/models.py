@@ -51,6 +51,18 @@ class Definition(BaseModel):
     origin: str = Field("glossary", description="Always this tool's glossary: a general definition, not a source's claim.")
 
 
+class Related(BaseModel):
+    """A passage close to a question the sources do not answer: for a reader to judge, never part of an answer."""
+
+    source_id: str
+    title: str
+    section: str
+    quote: str = Field(description="The sentence exactly as the corpus has it.")
+    chunk_id: str
+    start: int = -1
+    end: int = -1
+
+
 class Answer(BaseModel):
     question: str
     answer: str = Field(description="Markdown; every sentence ends with its [n] marker(s).")
@@ -62,6 +74,10 @@ class Answer(BaseModel):
     definition: Definition | None = Field(
         None, description="For a question asking what a term means that the cited sentences do not define: the "
         "glossary's definition, shown marked as a definition (not a source's claim).",
+    )
+    related: list[Related] = Field(
+        [], description="Only when the answer abstains: the closest passages the search found, labelled 'not an "
+        "answer', so a reader can judge for themselves. Never cited, never part of the answer.",
     )
 
 

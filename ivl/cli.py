@@ -136,6 +136,10 @@ def _source_lines(answer) -> list[str]:
             lines.append(f"    “{c.quote}”")
         if c.note:
             lines.append(f"    Editor's note (not the source's words): {c.note}")
+    if answer.related:
+        lines.append("\nClosest passages (not an answer; judge for yourself):")
+    for r in answer.related:
+        lines += [f"  - {r.title} — {r.section}", f"    “{r.quote}”"]
     return lines
 
 
@@ -223,6 +227,29 @@ def calibrate() -> None:
     _answerer(settings, extractive_only=True)  # builds the index if needed
     result = run(settings)
     typer.echo(json.dumps(result, indent=2))
+
+
+@app.command()
+@user_errors
+def train(
+    out: Annotated[Path | None, typer.Option(help="Folder to write the matcher to (default: the shipped one, ivl_index/data/matcher).", metavar="FOLDER")] = None,
+    leave_out: Annotated[str | None, typer.Option(help="Train without the questions about this source id (to measure how the matcher does on a document it never saw).", metavar="SOURCE_ID")] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the training pairs.")] = 2,
+) -> None:
+    """Fine-tune the bundled MiniLM into the question-to-sentence matcher (fixed seed; minutes on 2 cores), then
+    run `ivl ingest` and `ivl calibrate` to use it."""
+    from evals.train import Recipe
+    from evals.train import train as run
+
+    settings = load_settings()
+    metrics = run(settings.corpus_dir, out or _shipped_matcher(), Recipe(epochs=epochs), leave_out, say=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(metrics, indent=1))
+
+
+def _shipped_matcher() -> Path:
+    from ivl_index.matcher import SHIPPED
+
+    return SHIPPED
 
 
 @app.command()

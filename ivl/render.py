@@ -72,6 +72,19 @@ def render_sources(answer: Answer, key: str, chunks) -> str:
     return f'<div class="ivl-sources"><b>Sources</b>{"".join(docs)}</div>'
 
 
+def render_related(answer: Answer) -> str:
+    """Under a refusal: the closest passages, plainly labelled as not an answer, each openable in the Sources tab."""
+    if not answer.related:
+        return ""
+    items = "".join(
+        f'<li><b>{_text(r.title)}</b> — {_text(r.section)}: “{_text(r.quote)}”'
+        + (f' <a class="ivl-open" href="{html.escape(source_link(r.source_id, r.start, r.end))}" target="_blank">Open in the Sources tab</a>' if r.start >= 0 else "")
+        + "</li>"
+        for r in answer.related
+    )
+    return f'<div class="ivl-related"><b>Closest passages — not an answer</b><ul>{items}</ul></div>\n\n'
+
+
 def render_definition(answer: Answer) -> str:
     d = answer.definition
     if d is None:
@@ -104,7 +117,7 @@ def render_answer(answer: Answer, view: str, glossary: Glossary, key: str, chunk
     """One assistant message. `feedback` is the confirmation shown just above the thumbs once they are used."""
     tail = (f'\n\n<div class="ivl-feedback">{_text(feedback)}</div>' if feedback else "") + copy_text(answer)
     if answer.abstained:
-        return f"{render_definition(answer)}> **Not in the sources.** {answer.answer}\n\n{tail}"
+        return f"{render_definition(answer)}> **Not in the sources.** {answer.answer}\n\n{render_related(answer)}{tail}"
     text = MARKER.sub(lambda m: f'<a class="ivl-cite" href="#ivl-{key}-{m.group(1)}">[{m.group(1)}]</a>', answer.answer)
     text = f"{render_definition(answer)}{text}\n\n{render_sources(answer, key, chunks)}"
     if view == STUDENT:

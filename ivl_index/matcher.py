@@ -1,0 +1,96 @@
+"""The trained question-to-sentence matcher (`ivl train`): one reader and one writer of its versioned folder.
+
+The folder holds only what training changed in the bundled all-MiniLM-L6-v2 (every weight but the word-piece
+embeddings, which training keeps frozen), in float16, beside a manifest (format version, base model and its
+hash, training data hash, seed, metrics): about 21 MB instead of the whole model's 90. Before first use it is
+materialised into a full sentence-transformers folder (base files plus these weights), so ingest, the ONNX
+export and answering load it like any other model, by the name `MATCHER`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ivl_index.errors import EncoderError
+
+FORMAT = 1
+MATCHER = "ivl-matcher"  # the IVL_EMBEDDING_MODEL name of the shipped matcher
+SHIPPED = Path(__file__).resolve().parent / "data" / "matcher"
+WEIGHTS, MANIFEST = "weights.safetensors", "manifest.json"
+FROZEN = ("embeddings.word_embeddings.weight",)  # kept from the base model, so not stored
+REBUILD = "run `ivl train` to rebuild it, or set IVL_EMBEDDING_MODEL=sentence-transformers/all-MiniLM-L6-v2"
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write(folder: Path, weights: dict[str, np.ndarray], manifest: dict) -> None:
+    """Store the trained weights (all but FROZEN, as float16) and the manifest, replacing the folder whole."""
+    from safetensors.numpy import save_file
+
+    work = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    kept = {k: np.ascontiguousarray(v, dtype=np.float16) for k, v in sorted(weights.items()) if k not in FROZEN}
+    save_file(kept, str(work / WEIGHTS))
+    manifest = {"format": FORMAT, **manifest, "weights_sha256": file_hash(work / WEIGHTS)}
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    work.rename(folder)
+
+
+def read_manifest(folder: Path = SHIPPED) -> dict:
+    """The manifest, checked: its format version and the hash of the weights it describes."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise EncoderError(f"the matcher in {folder} cannot be read ({type(err).__name__}); {REBUILD}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise EncoderError(f"the matcher in {folder} is of another format than this version reads; {REBUILD}")
+    return manifest
+
+
+def materialised(folder: Path, base: Path) -> Path:
+    """A full sentence-transformers folder of the base model with the matcher's weights, made once per matcher
+    (keyed by its weights' hash) in the user's cache; checked against the manifest before it is made."""
+    manifest = read_manifest(folder)
+    cache = Path(os.environ.get("IVL_MODEL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ivl")
+    target = cache / f"matcher-{manifest['weights_sha256'][:16]}"
+    if (target / "model.safetensors").is_file():
+        return target
+    if file_hash(folder / WEIGHTS) != manifest["weights_sha256"]:
+        raise EncoderError(f"the matcher's weights in {folder} do not match its manifest (damaged?); {REBUILD}")
+    if file_hash(base / "model.safetensors") != manifest["base_sha256"]:
+        raise EncoderError(f"the matcher was trained from another base model than {base}; {REBUILD}")
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(base / "model.safetensors"))
+    trained = load_file(str(folder / WEIGHTS))
+    unknown = trained.keys() - tensors.keys()
+    if unknown:
+        raise EncoderError(f"the matcher holds weights the base model lacks ({sorted(unknown)[0]}); {REBUILD}")
+    tensors |= {k: v.astype(tensors[k].dtype) for k, v in trained.items()}
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=cache, prefix=target.name + "."))
+    try:
+        shutil.copytree(base, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("model.safetensors", "*.md"))
+        save_file(tensors, str(work / "model.safetensors"), metadata={"format": "pt"})
+        try:
+            work.rename(target)
+        except OSError:  # another process made it first: theirs is the same
+            pass
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
