@@ -26,15 +26,16 @@ from chatbot.drafting import draft
 from chatbot.glossary import Glossary
 from chatbot.knowledge import IndexView
 from chatbot.models import Answer, Related, Retrieval
-from chatbot.question import checked, search_query
+from chatbot.named import Named, named_source
+from chatbot.question import checked, previous_questions, search_query
 from chatbot.ranker import question_features, rank, sentence_features
+from chatbot.render import escape_markdown
 from chatbot.scoring import Candidate, Group, candidates, term_groups, unknown_shares
 from chatbot.settings import AnswerSettings
 from chatbot.text import Lexicon
 from chatbot.validator import validate
 from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import KnowledgeBaseUnavailable, UserError
-
 
 RELATED = 3  # closest passages offered under an abstention
 
@@ -66,6 +67,7 @@ class Gathered:
     parts: list[list[Group]]  # the term groups of each part of the question
     sentence_rows: np.ndarray  # ranker features, one row per candidate
     unknown: tuple[float, float]  # the question's weight in words the corpus never uses: (rare, everyday) English
+    named: Named | None = None  # the source the question names, if it names one
 
 
 @dataclass
@@ -107,7 +109,9 @@ class Answerer:
         c = self.consider(question, history)
         q = c.retrieval.question
         if c.abstains:
-            result = abstained(q, self.view.coverage)
+            named = c.gathered.named
+            unheld = f"None of the documents here is “{escape_markdown(named.name)}”. " if named and not named.source_ids else ""
+            result = abstained(q, unheld + self.view.coverage)
             result.related = related(c.candidates)
         else:
             d = draft(q, c.candidates, c.gathered.parts, self.lexicon, self.abstention, self.settings)
@@ -123,7 +127,7 @@ class Answerer:
 
     def retrieve(self, question: str, history: Iterable = ()) -> Retrieval:
         """The query the product searched for this question and the chunks it found (the evals score these)."""
-        return self.gather(question, history).retrieval
+        return self.consider(question, history).retrieval
 
     def chunks(self) -> list[Document]:
         """Every chunk of the index in service."""
@@ -137,21 +141,36 @@ class Answerer:
     # -- used by the LLM answerer and by calibration ------------------------------------------------------------
 
     def consider(self, question: str, history: Iterable = ()) -> Considered:
-        """Gather, rank the candidates with the fitted ranker and decide abstention."""
-        g = self.gather(question, history)
+        """Gather, rank and decide, reading the conversation only where the question needs it: a question
+        worded as a follow-up ("and after TAH-BSO?") is read with the one before it; any other is read alone,
+        and with the one before it only when alone the sources would not answer it ("histo features" after
+        "index case final path"), so "what causes it" is never coloured by the question before."""
+        history = list(history or ())
+        if not previous_questions(history) or self.lexicon.is_followup(question):
+            return self._considered(question, history, None)
+        alone = self._considered(question, history, False)
+        if not alone.abstains:
+            return alone
+        joined = self._considered(question, history, True)
+        return alone if joined.abstains else joined
+
+    def _considered(self, question: str, history: list, join: bool | None) -> Considered:
+        g = self.gather(question, history, join)
         a = self.abstention
         ranked = rank(g.candidates, a.ranker.probability(g.sentence_rows)) if g.candidates else []
         p = a.answerable_probability(question_features(ranked, g.analysis, g.groups, g.unknown)) if ranked else None
+        if g.named and not g.named.source_ids:
+            p = None  # a source the index does not hold answers nothing here
         return Considered(g, ranked, p or 0.0, a.abstains(p))
 
-    def gather(self, question: str, history: Iterable = ()) -> Gathered:
+    def gather(self, question: str, history: Iterable = (), join: bool | None = None) -> Gathered:
         """Check the question, follow an index switch, retrieve and measure; a lost index or server becomes one
         clear error."""
         q = checked(question, self.settings.max_question_chars)
         try:
             if not self.view.is_current():
                 self.view = IndexView(self.settings, self.lexicon, self.view.embeddings)  # serve the new index
-            return self._gather(q, history)
+            return self._gather(q, history, join)
         except UserError:
             raise
         except Exception as err:  # noqa: BLE001 -- a lost server or index surfaces as many chromadb/httpx types
@@ -160,11 +179,14 @@ class Answerer:
                 "try again in a moment"
             ) from None
 
-    def _gather(self, q: str, history: Iterable) -> Gathered:
+    def _gather(self, q: str, history: Iterable, join: bool | None) -> Gathered:
         view, s = self.view, self.settings
-        query = search_query(q, history, self.lexicon, view.speller)
+        query = search_query(q, history, self.lexicon, view.speller, join)
         analysis = analyse(query)
+        named = named_source(q, view.documents, view.speller.corpus | self.lexicon.expansions.keys())
         ranked = list(view.retriever.invoke(query))
+        if named and named.source_ids:  # "according to GARD, ...": that document only
+            ranked = [d for d in ranked if d.metadata["source_id"] in named.source_ids]
         qvec = np.asarray(view.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)
         groups = term_groups(query, self.lexicon, view)
         # A question about a source is answered from its own dating, authorship and licence lines, and only
@@ -172,10 +194,12 @@ class Answerer:
         chunks = list(view.details) if analysis.about_sources else ranked[: s.k_final]
         cands = candidates(groups, qvec, chunks, view, 0 if analysis.about_sources else s.k_sentences)  # adds chunks
         cands = [c for c in cands if (c.section == SOURCE_DETAILS) == analysis.about_sources]
+        if named and named.source_ids:
+            cands = [c for c in cands if c.source_id in named.source_ids]
         parts = [term_groups(p, self.lexicon, view) for p in analysis.parts] if len(analysis.parts) > 1 else [groups]
         rows = sentence_features(cands, analysis, parts)
         unknown = unknown_shares(groups, view)
-        return Gathered(Retrieval(q, query, ranked, chunks), analysis, cands, groups, parts, rows, unknown)
+        return Gathered(Retrieval(q, query, ranked, chunks), analysis, cands, groups, parts, rows, unknown, named)
     def support_score(self, claim: str, quote: str) -> float:
         """How well a quote supports a paraphrase of it: half term overlap (share of the claim's words in the
         quote), half embedding similarity. The LLM path's support test; `ivl calibrate` fits its threshold."""

@@ -27,11 +27,11 @@ def draft(
     notices = [SOURCES_DIFFER] if differing else []
     if lexicon.is_personal(question):
         notices.append(NOT_ADVICE)
-    lead = chosen[0].source_id
     if differing:  # oldest source first, so the figures read as a timeline
         chosen.sort(key=lambda c: (str(c.chunk.metadata.get("date")), c.start))
-    else:
-        chosen.sort(key=lambda c: (c.source_id != lead, c.source_id, c.start))
+    else:  # the sentence that answers first; what completes it after, each source in reading order
+        lead = chosen[0]
+        chosen = [lead, *sorted(chosen[1:], key=lambda c: (c.source_id != lead.source_id, c.source_id, c.start))]
     claims, citations = [], {}
     for n, c in enumerate(chosen, start=1):
         citations[n] = citation_from_chunk(n, c.chunk.metadata, c.text, c.start, c.end)

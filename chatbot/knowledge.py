@@ -64,6 +64,7 @@ class IndexView:
         self.coverage = coverage(
             {d.metadata["source_id"]: (d.metadata.get("title", ""), str(d.metadata.get("date", ""))) for d in self.docs}
         )
+        self.documents = {d.metadata["source_id"]: d.metadata for d in self.docs}  # one chunk's fields per source
         self.by_source: dict[str, list[Document]] = {}
         for d in sorted(self.docs, key=lambda d: d.metadata["start"]):
             self.by_source.setdefault(d.metadata["source_id"], []).append(d)

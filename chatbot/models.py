@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field
 
+from ivl_index.documents import from_record
 from ivl_index.notes import note_for
 
 # Fixed sentences that tests and evals assert on.
@@ -43,6 +44,10 @@ class Citation(BaseModel):
     start: int = Field(-1, description="Character offset of the quote in its corpus file.")
     end: int = -1
     note: str = Field("", description="An editor's note on a known flaw of this sentence (not the source's words).")
+    record: bool = Field(
+        False, description="The cited line comes from the source's catalogue record (publisher, journal, licence), "
+        "added by the corpus: shown as 'from the source's record', never as a quotation of the source.",
+    )
 
 
 class Definition(BaseModel):
@@ -97,6 +102,7 @@ def citation_from_chunk(n: int, meta: dict, quote: str, start: int = -1, end: in
         start=start,
         end=end,
         note=note_for(meta.get("path", ""), meta["source_id"], quote),
+        record=from_record(quote),
     )
 
 

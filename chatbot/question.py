@@ -42,11 +42,13 @@ def checked(question: str, max_chars: int) -> str:
     return q
 
 
-def search_query(question: str, history: Iterable, lexicon: Lexicon, speller: Speller) -> str:
+def search_query(question: str, history: Iterable, lexicon: Lexicon, speller: Speller, join: bool | None = None) -> str:
     """What is searched for a checked question. A follow-up ("and after radical surgery?") is searched
-    together with the question before it; shorthand ages are spelled out and misspelt words corrected."""
+    together with the question before it (join: True or False decides instead of the question's wording);
+    shorthand ages are spelled out and misspelt words corrected."""
     earlier = previous_questions(history)
-    text = f"{earlier[-1]} {question}" if earlier and lexicon.is_followup(question) else question
+    joined = lexicon.is_followup(question) if join is None else join
+    text = f"{earlier[-1]} {question}" if earlier and joined else question
     text = strip_markup(lexicon.strip_commands(speller.correct(AGE.sub(r"\1-year-old woman", text))))
     focused = lexicon.focus(text)
     # "what is ivl, my sister just got told she has it": without the topic nothing the corpus knows is left

@@ -34,6 +34,12 @@ def supported(sentence: str, quote: str) -> bool:
     return bool(words) and len(words & set(lexicon.terms(quote, expand=False))) / len(words) >= SUPPORT_OVERLAP
 
 
+def gold(sentence: str, passages: list[str]) -> bool:
+    """The sentence is one of the gold passages, or holds one, or lies within one (whitespace folded)."""
+    s = squash(sentence)
+    return any(g and (g in s or s in g) for g in map(squash, passages))
+
+
 @dataclass
 class Verdict:
     id: str
@@ -56,6 +62,8 @@ class Verdict:
     citation_faithful: bool = True
     must_not_say: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    lead_vital: bool | None = None  # the answer's first sentence states a vital fact (answered answerable only)
+    bearing: list[bool] = field(default_factory=list)  # per answer sentence: a gold passage, or states a key fact
 
     @property
     def passed(self) -> bool:
@@ -125,6 +133,9 @@ def check(item: Item, answer: Answer, chunks: dict[str, dict]) -> Verdict:
             v.problems.append(f"missing {', '.join(v.missing_facts)}")
         if not v.expected_source:
             v.problems.append("does not cite an expected source")
+        if not answer.abstained and answer.sentences:
+            v.lead_vital = any(f.found_in(answer.sentences[0]) for f in item.facts if f.vital)
+            v.bearing = [gold(s, item.gold) or any(f.found_in(s) for f in item.facts) for s in answer.sentences]
     v.must_not_say = [p for p in item.must_not_say if re.search(p, answer.answer, re.IGNORECASE)]
     if v.must_not_say:
         v.problems.append(f"says what it must not: {v.must_not_say}")

@@ -111,6 +111,8 @@ def summarize(verdicts: list[Verdict]) -> dict:
         "abstention_precision": _mean(v.expected_abstain is True for v in abstained) if abstained else 1.0,
         "abstentions_and_traps_right": _mean(v.passed for v in unanswerable + traps),
         "must_not_say_violations": sum(bool(v.must_not_say) for v in verdicts),
+        "lead_carries_vital_fact": _mean(v.lead_vital for v in answerable if v.lead_vital is not None),
+        "sentences_bearing_on_question": _mean(b for v in answerable for b in v.bearing),
         "answer_words_median": float(np.median(words)) if words else 0.0,
         "answer_words_p90": float(np.percentile(words, 90)) if words else 0.0,
         "latency_p50_ms": round(float(np.percentile(seconds, 50)) * 1000, 1),

@@ -34,6 +34,8 @@ class Recipe:
     warmup: float = 0.1  # share of the steps over which the learning rate rises
     scale: float = 20.0  # MultipleNegativesRankingLoss's inverse temperature
     max_tokens: int = 96  # word pieces read per text while training (questions and sentences are short)
+    tune: bool = False  # train on the tune split's gold pairs too (off: `ivl calibrate` then fits the ranker and
+    # the abstention on tune questions the matcher never saw, so their scores are like a new question's)
     medquad: int = 2000  # general pairs used, of medquad.jsonl's 4,000 (0: none)
     seed: int = 13
     threads: int = 2  # fixed: the order of float sums, hence the figures, depends on it
@@ -53,7 +55,7 @@ def gather(corpus_dir: Path, recipe: Recipe) -> Data:
     sentences = corpus_sentences(corpus_dir)
     locator = Locator(sentences, corpus_dir)
     synthetic, lost = synthetic_pairs(locator)
-    tune = tune_pairs(locator)
+    tune = tune_pairs(locator) if recipe.tune else []
     general = medquad_pairs(limit=recipe.medquad) if recipe.medquad else []
     pairs = synthetic + tune + general
     counts = {"synthetic": len(synthetic), "tune": len(tune), "medquad": len(general), "unlocated": lost}

@@ -3,7 +3,7 @@
 - `synthetic`: evals/train-data/synthetic/*.jsonl, questions in four registers written from the corpus alone by
   writers who never saw the code or the test split (evals/train-data/README.md says how); each names the passages
   that answer it, quoted verbatim, which are mapped here to the indexed sentences that hold them.
-- `tune`: the gold passages of the tune split (evals/questions.yaml).
+- `tune`: the gold passages of the tune split (evals/questions.yaml); left out by default (train.Recipe.tune).
 - `medquad`: general medical pairs (evals/medquad.py; CC BY 4.0).
 
 A pair's group is what cross-validation keeps together: the paraphrase group for tune items, the gold sentence
@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.labelled import load_items
+from evals.labelled import Item, load_items
 from ingest.pipeline import load_all
 from ivl_index.sentences import sentence_spans, squash
 
@@ -101,15 +101,17 @@ def synthetic_pairs(locator: Locator, folder: Path = SYNTHETIC) -> tuple[list[Pa
     return pairs, lost
 
 
-def synthetic_unanswerable(folder: Path = SYNTHETIC) -> list[tuple[str, str]]:
-    """(question, register) of the written questions the sources do not answer."""
+def synthetic_unanswerable(folder: Path = SYNTHETIC) -> list[Item]:
+    """The written questions the sources do not answer, as labelled items (each its own group): the matcher
+    never trains on them, so `ivl calibrate` may fit the abstention on them beside the tune split's."""
     out = []
     for path in sorted(folder.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row.get("kind") == "unanswerable":
-                    out.append((row["question"], row.get("register", "")))
+            row = json.loads(line) if line.strip() else {}
+            if row.get("kind") == "unanswerable":
+                n = f"syn-u-{len(out) + 1}"
+                register = row.get("register") if row.get("register") in ("clinician", "lay") else "student"
+                out.append(Item(id=n, group=n, register=register, category="near-domain", question=row["question"], abstain=True))
     return out
 
 

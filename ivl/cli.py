@@ -132,7 +132,9 @@ def _source_lines(answer) -> list[str]:
     lines = []
     for c in answer.citations:
         lines += [f"[{c.n}] {c.title} — {c.section} ({c.date}; {c.evidence})", f"    {c.url}"]
-        if " ".join(c.quote.split()) not in {" ".join(s.split()) for s in answer.sentences}:
+        if c.record:
+            lines.append(f"    From the source's record (not the source's own words): {c.quote}")
+        elif " ".join(c.quote.split()) not in {" ".join(s.split()) for s in answer.sentences}:
             lines.append(f"    “{c.quote}”")
         if c.note:
             lines.append(f"    Editor's note (not the source's words): {c.note}")

@@ -23,7 +23,10 @@ def answer_markdown(answer: Answer) -> str:
         refs = []
         for c in answer.citations:
             ref = f"{c.n}. {c.title}. {c.section}. {c.date}." + (f" {c.url}" if c.url else "")
-            ref += f"\n   > {' '.join(c.quote.split())}"
+            if c.record:
+                ref += f"\n   From the source's record (not the source's own words): {' '.join(c.quote.split())}"
+            else:
+                ref += f"\n   > {' '.join(c.quote.split())}"
             if c.note:
                 ref += f"\n   Editor's note (not the source's words): {c.note}"
             refs.append(ref)

@@ -58,6 +58,8 @@ def render_sources(answer: Answer, key: str, chunks) -> str:
         items = []
         for c in cites:
             note = f'<div class="ivl-note"><b>Editor\'s note</b> (not the source\'s words): {_text(c.note)}</div>' if c.note else ""
+            if c.record:
+                note += "<div class=\"ivl-note\"><b>From the source's record</b>, not the source's own words</div>"
             opener = ""
             if c.start >= 0:
                 opener = f'<a class="ivl-open" href="{html.escape(source_link(c.source_id, c.start, c.end))}" target="_blank">Open in the Sources tab</a>'

@@ -45,3 +45,10 @@ class SourceDocument:
 # The section holding a source's own dating, authorship and licence lines (corpus/build_from_seeds.py writes it):
 # it answers questions about the source, never a question about the disease.
 SOURCE_DETAILS = "Source details"
+# How the corpus marks a line it adds from a source's catalogue record (publisher, journal, licence): the line is
+# the record's words, not the source's, so it is shown as "from the source's record", never quoted as the source.
+RECORD_MARK = "(from the source record)"
+
+
+def from_record(text: str) -> bool:
+    return RECORD_MARK in text
