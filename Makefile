@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := run
-.PHONY: run test setup chromium lint ingest bench calibrate screenshot lock
+.PHONY: run test setup chromium lint ingest bench calibrate train screenshot lock
 
 # Every dependency, pinned with its hashes, from requirements.lock (`make lock` writes it); then the
 # package itself, with no dependency resolution of its own, so nothing unlocked is ever installed.
@@ -40,6 +40,12 @@ lint: setup
 	$(VENV)/bin/lint-imports
 
 calibrate: setup
+	$(VENV)/bin/ivl calibrate
+
+# Fine-tune the matcher (ivl_index/data/matcher), then rebuild the index with it and refit the calibration on it.
+train: setup
+	$(VENV)/bin/ivl train
+	$(VENV)/bin/ivl ingest
 	$(VENV)/bin/ivl calibrate
 
 # Rewrite requirements.lock from pyproject.toml (the [chat,test,bench] extras the setup installs, plus the

@@ -68,6 +68,7 @@ class Gathered:
     sentence_rows: np.ndarray  # ranker features, one row per candidate
     unknown: tuple[float, float]  # the question's weight in words the corpus never uses: (rare, everyday) English
     named: Named | None = None  # the source the question names, if it names one
+    part_vectors: np.ndarray | None = None  # the matcher's vector of each part, for a question asking several things
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Answerer:
             result = abstained(q, unheld + self.view.coverage)
             result.related = related(c.candidates)
         else:
-            d = draft(q, c.candidates, c.gathered.parts, self.lexicon, self.abstention, self.settings)
+            d = draft(q, c.candidates, c.gathered.part_vectors, self.lexicon, self.abstention, self.settings)
             passages = {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks}
             result = validate(d, passages, covered=self.view.coverage)
         result = Glossary.load().define(result)
@@ -185,8 +186,10 @@ class Answerer:
         analysis = analyse(query)
         named = named_source(q, view.documents, view.speller.corpus | self.lexicon.expansions.keys())
         ranked = list(view.retriever.invoke(query))
-        if named and named.source_ids:  # "according to GARD, ...": that document only
+        if named and named.source_ids:  # "according to GARD, ...": that document only, all of it if need be
             ranked = [d for d in ranked if d.metadata["source_id"] in named.source_ids]
+            ranked += [d for sid in named.source_ids for d in view.by_source.get(sid, ())
+                       if d not in ranked and d.metadata.get("section") != SOURCE_DETAILS]  # fmt: skip
         qvec = np.asarray(view.embeddings.embed_query(self.lexicon.expand(query)), dtype=np.float32)
         groups = term_groups(query, self.lexicon, view)
         # A question about a source is answered from its own dating, authorship and licence lines, and only
@@ -199,7 +202,8 @@ class Answerer:
         parts = [term_groups(p, self.lexicon, view) for p in analysis.parts] if len(analysis.parts) > 1 else [groups]
         rows = sentence_features(cands, analysis, parts)
         unknown = unknown_shares(groups, view)
-        return Gathered(Retrieval(q, query, ranked, chunks), analysis, cands, groups, parts, rows, unknown, named)
+        pvecs = np.asarray(view.embeddings.embed_documents(list(analysis.parts)), dtype=np.float32) if len(analysis.parts) > 1 else np.zeros((0, len(qvec)), np.float32)
+        return Gathered(Retrieval(q, query, ranked, chunks), analysis, cands, groups, parts, rows, unknown, named, pvecs)
     def support_score(self, claim: str, quote: str) -> float:
         """How well a quote supports a paraphrase of it: half term overlap (share of the claim's words in the
         quote), half embedding similarity. The LLM path's support test; `ivl calibrate` fits its threshold."""

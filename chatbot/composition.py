@@ -1,11 +1,13 @@
 """Which ranked sentences make the answer: a lead that answers the question, then the sentences that complete
-it (the best for each further part of the question, the other source when it also speaks, the sentence a lead
-ending in a colon introduces, any other sentence the ranker rates as likely), within a word budget, near-repeats
-dropped. The thresholds are fitted by `ivl calibrate` on the tune questions."""
+it (the sentence the matcher finds nearest each further part of the question, the other source when it also
+speaks, the sentence a lead ending in a colon introduces, any other sentence the ranker rates as likely), within
+a word budget, near-repeats dropped. The thresholds are fitted by `ivl calibrate` on the tune questions."""
 
 from __future__ import annotations
 
-from chatbot.scoring import Candidate, Group, covered
+import numpy as np
+
+from chatbot.scoring import Candidate
 
 NEAR_DUPLICATE = 0.9  # cosine above which two sentences say the same thing
 
@@ -15,10 +17,11 @@ def _words(c: Candidate) -> int:
 
 
 def compose(
-    cands: list[Candidate], parts: list[list[Group]], add_at: float, part_at: float, other_source_at: float,
+    cands: list[Candidate], part_vectors: np.ndarray, add_at: float, part_at: float, other_source_at: float,
     max_sentences: int, max_words: int,
 ) -> list[Candidate]:
-    """cands ranked best first (score = the ranker's probability); at least the best one is chosen."""
+    """cands ranked best first (score = the ranker's probability); at least the best one is chosen.
+    part_vectors: the matcher's vector of each part of a question that asks several things (else none)."""
     chosen = [cands[0]]
 
     def fits(c: Candidate) -> bool:
@@ -35,12 +38,12 @@ def compose(
         following = min(after, key=lambda c: c.start, default=None)
         if following is not None and fits(following):
             chosen.append(following)
-    for part in parts[1:] if len(parts) > 1 else ():
-        if covered(part, frozenset().union(*(c.terms for c in chosen))) >= 0.5:
-            continue  # already answered by what is chosen
-        best = max(cands, key=lambda c: (covered(part, c.terms) * c.score, -c.rank))
-        if best.score >= part_at and fits(best):
-            chosen.append(best)
+    if len(part_vectors) > 1:
+        sims = np.stack([c.vector for c in cands]) @ np.asarray(part_vectors).T  # candidate x part
+        for p in range(sims.shape[1]):
+            best = cands[int(np.argmax(sims[:, p]))]  # first of equals: the better ranked
+            if sims[cands.index(best), p] >= part_at and fits(best):
+                chosen.append(best)
     if len({c.source_id for c in chosen}) == 1:
         other = next((c for c in cands if c.source_id != lead.source_id), None)
         if other is not None and other.score >= other_source_at and fits(other):

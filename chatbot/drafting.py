@@ -3,23 +3,25 @@ differ), each a claim citing the chunk it was quoted from. The validator decides
 
 from __future__ import annotations
 
+import numpy as np
+
 from chatbot.abstention import Abstention
 from chatbot.composition import compose
 from chatbot.disagreement import differ, disagreements
 from chatbot.models import NOT_ADVICE, SOURCES_DIFFER, citation_from_chunk
-from chatbot.scoring import Candidate, Group
+from chatbot.scoring import Candidate
 from chatbot.settings import AnswerSettings
 from chatbot.text import Lexicon
 from chatbot.validator import Claim, Draft
 
 
 def draft(
-    question: str, cands: list[Candidate], parts: list[list[Group]], lexicon: Lexicon, fitted: Abstention,
+    question: str, cands: list[Candidate], part_vectors: np.ndarray, lexicon: Lexicon, fitted: Abstention,
     settings: AnswerSettings,
 ) -> Draft:
     """cands ranked best first; fitted: the calibrated thresholds the composition uses."""
     chosen = compose(
-        cands, parts, fitted.add_at, fitted.part_at, fitted.other_source_at, settings.answer_max_sentences,
+        cands, part_vectors, fitted.add_at, fitted.part_at, fitted.other_source_at, settings.answer_max_sentences,
         settings.answer_max_words,
     )
     chosen += disagreements(chosen, cands, fitted.other_source_at)

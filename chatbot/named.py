@@ -52,30 +52,28 @@ def keys(source_id: str, meta: dict) -> set[str]:
 
 
 def named_source(question: str, documents: dict[str, dict], corpus_words: set[str]) -> Named | None:
-    """The source a question names and the held documents it matches; None when it names none. A capitalised
-    word the corpus itself uses ("IVL", "CT") is a topic, not a name, unless a document is named by it."""
+    """The sources a question names and the held documents they match ("the GARD page and the 2026 article":
+    both); None when it names none. A capitalised word the corpus itself uses ("IVL", "CT") is a topic, not a
+    name, unless a document is named by it. A name no held document answers to is reported only when the
+    question names no held one."""
     index = {sid: keys(sid, meta) for sid, meta in documents.items()}
+    found: list[Named] = []
     for cue in CUES:
         for m in cue.finditer(question):
-            name = m.group("name")
-            words = [w for w in re.split(r"\s+(?:and|&)\s+", name) if w not in NOT_NAMES]
-            if not words:
-                continue
+            words = [w for w in re.split(r"\s+(?:and|&)\s+", m.group("name")) if w not in NOT_NAMES]
             held = tuple(sid for sid, k in index.items() if any(re.sub(r"['’]s$", "", w).lower() in k for w in words))
-            if held:
-                return Named(name, held)
-            if all(w.lower() not in corpus_words for w in words):
-                return Named(name, ())
+            if held or (words and all(w.lower() not in corpus_words for w in words)):
+                found.append(Named(m.group("name"), held))
     for m in YEAR.finditer(question):
-        held = tuple(sid for sid, k in index.items() if m.group("year") in k)
-        return Named(m.group(0), held)
-    m = KIND_ONLY.search(question)
-    if m:
-        kind = m.group("kind").lower()
-        held = tuple(sid for sid, meta in documents.items() if _kind_matches(kind, meta))
+        found.append(Named(m.group(0), tuple(sid for sid, k in index.items() if m.group("year") in k)))
+    for m in KIND_ONLY.finditer(question):
+        held = tuple(sid for sid, meta in documents.items() if _kind_matches(m.group("kind").lower(), meta))
         if held and len(held) < len(documents):
-            return Named(m.group(0), held)
-    return None
+            found.append(Named(m.group(0), held))
+    if not found:
+        return None
+    held = tuple(sorted({sid for n in found for sid in n.source_ids}))
+    return Named(found[0].name, held) if held else found[0]
 
 
 def _kind_matches(kind: str, meta: dict) -> bool:

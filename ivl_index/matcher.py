@@ -45,6 +45,7 @@ def write(folder: Path, weights: dict[str, np.ndarray], manifest: dict) -> None:
     work.mkdir(parents=True)
     kept = {k: np.ascontiguousarray(v, dtype=np.float16) for k, v in sorted(weights.items()) if k not in FROZEN}
     save_file(kept, str(work / WEIGHTS))
+    (work / WEIGHTS).chmod(0o644)  # safetensors writes owner-only; the file ships in the repository
     manifest = {"format": FORMAT, **manifest, "weights_sha256": file_hash(work / WEIGHTS)}
     (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
