@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 from langchain_core.documents import Document
 
+from chatbot import support
 from chatbot.abstention import Abstention, abstained
 from chatbot.analysis import Analysis, analyse
 from chatbot.drafting import draft
@@ -32,12 +33,13 @@ from chatbot.ranker import question_features, rank, sentence_features
 from chatbot.render import escape_markdown
 from chatbot.scoring import Candidate, Group, candidates, term_groups, unknown_shares
 from chatbot.settings import AnswerSettings
-from chatbot.text import Lexicon
+from chatbot.text import STOP, Lexicon
 from chatbot.validator import validate
 from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import KnowledgeBaseUnavailable, UserError
 
 RELATED = 3  # closest passages offered under an abstention
+ELLIPTICAL_WORDS = 5  # content words up to which a question may lean on the one before (every tune follow-up does)
 
 
 def related(ranked: list[Candidate]) -> list[Related]:
@@ -150,7 +152,7 @@ class Answerer:
         if not previous_questions(history) or self.lexicon.is_followup(question):
             return self._considered(question, history, None)
         alone = self._considered(question, history, False)
-        if not alone.abstains:
+        if not alone.abstains or len([w for w in self.lexicon.words(question) if w not in STOP]) > ELLIPTICAL_WORDS:
             return alone
         joined = self._considered(question, history, True)
         return alone if joined.abstains else joined
@@ -204,11 +206,20 @@ class Answerer:
         unknown = unknown_shares(groups, view)
         pvecs = np.asarray(view.embeddings.embed_documents(list(analysis.parts)), dtype=np.float32) if len(analysis.parts) > 1 else np.zeros((0, len(qvec)), np.float32)
         return Gathered(Retrieval(q, query, ranked, chunks), analysis, cands, groups, parts, rows, unknown, named, pvecs)
+    def similarity(self, a: str, b: str) -> float:
+        """The matcher's cosine between two texts."""
+        u, v = (np.asarray(self.view.embeddings.embed_query(t), dtype=np.float32) for t in (a, b))
+        return float(u @ v)
+
     def support_score(self, claim: str, quote: str) -> float:
-        """How well a quote supports a paraphrase of it: half term overlap (share of the claim's words in the
-        quote), half embedding similarity. The LLM path's support test; `ivl calibrate` fits its threshold."""
-        lex = self.lexicon
-        words = set(lex.terms(claim, expand=False))
-        overlap = len(words & set(lex.terms(quote, expand=False))) / len(words) if words else 0.0
-        a, b = (np.asarray(self.view.embeddings.embed_query(t), dtype=np.float32) for t in (claim, quote))
-        return 0.5 * overlap + 0.5 * float(a @ b)
+        """How well a quote supports a paraphrase of it (chatbot/support.py); `ivl calibrate` fits the cut."""
+        return support.score(claim, quote, self.lexicon, self.similarity)
+
+    def supports(self, claim: str, quote: str) -> bool:
+        """The LLM path's test: the quote itself, or a paraphrase keeping its numbers that scores the cut."""
+        return support.supports(claim, quote, self.lexicon, self.abstention.support, self.similarity)
+
+    @property
+    def coverage(self) -> str:
+        """What the index's sources cover, said when an answer abstains."""
+        return self.view.coverage

@@ -21,12 +21,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from chatbot.answerer import Answerer
 from chatbot.glossary import Glossary
 from chatbot.models import Answer, Retrieval, citation_from_chunk
 from chatbot.scoring import Candidate
+from chatbot.service import RankedPassages
 from chatbot.settings import AnswerSettings
-from chatbot.validator import NUMBER, Claim, Draft, validate, verbatim
+from chatbot.validator import Claim, Draft, validate
 from ivl_index.errors import LLMError
 from ivl_index.sentences import sentence_spans
 
@@ -62,10 +62,10 @@ def make_chat_model(settings: AnswerSettings):
 
 
 class LLMAnswerer:
-    """Wraps the extractive Answerer: same checks, same retrieval, same abstention; the model only rewrites.
-    The same public surface as the Answerer (answer, stream, retrieve, chunks, clear_cache, encoder)."""
+    """Wraps the extractive answerer: same checks, same retrieval, same abstention; the model only rewrites.
+    An AnswerService (chatbot/service.py), built on the extractive answerer's RankedPassages only."""
 
-    def __init__(self, extractive: Answerer, chat_model, settings: AnswerSettings):
+    def __init__(self, extractive: RankedPassages, chat_model, settings: AnswerSettings):
         self.extractive = extractive
         self.model = chat_model
         self.settings = settings
@@ -74,6 +74,10 @@ class LLMAnswerer:
     @property
     def encoder(self):
         return self.extractive.encoder
+
+    @property
+    def coverage(self) -> str:
+        return self.extractive.coverage
 
     def retrieve(self, question: str, history: Iterable = ()) -> Retrieval:
         return self.extractive.retrieve(question, history)
@@ -101,14 +105,6 @@ class LLMAnswerer:
 
     # -- checking ---------------------------------------------------------------------------------------
 
-    def supports(self, claim: str, quote: str) -> bool:
-        """Same numbers, and close enough in words or meaning (calibrated)."""
-        if verbatim(claim, quote):
-            return True
-        if not set(NUMBER.findall(claim)) <= set(NUMBER.findall(quote)):
-            return False
-        return self.extractive.support_score(claim, quote) >= self.extractive.abstention.support
-
     def to_answer(self, question: str, text: str, chunks, cands, started: float) -> Answer:
         """Parse "[n]"-cited sentences, validate them, or fall back to the extractive answer."""
         citations = {n: citation_from_chunk(n, c.chunk.metadata, c.text, c.start, c.end) for n, c in enumerate(cands, 1)}
@@ -123,8 +119,8 @@ class LLMAnswerer:
                 claims.append(Claim(plain, cites))
         passages = {c.metadata["chunk_id"]: c.page_content for c in chunks}
         answer = validate(
-            Draft(question, claims, citations, []), passages, supports=self.supports,
-            covered=self.extractive.view.coverage,
+            Draft(question, claims, citations, []), passages, supports=self.extractive.supports,
+            covered=self.extractive.coverage,
         )
         kept = len(answer.sentences) / len(claims) if claims else 0.0
         if answer.abstained or kept < self.settings.llm_min_kept:

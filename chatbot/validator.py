@@ -8,22 +8,16 @@ rendered; when nothing survives, the answer abstains.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatbot.abstention import abstained
 from chatbot.models import SOURCES_DIFFER, Answer, Citation
 from chatbot.render import render
+from chatbot.support import verbatim
 from ivl_index.sentences import squash
 
-Support = Callable[[str, str], bool]  # (claim, quote) -> does the quote support the claim?
-NUMBER = re.compile(r"\d+(?:\.\d+)?")  # a paraphrase must keep its quote's numbers
-
-
-def verbatim(claim: str, quote: str) -> bool:
-    """The extractive rule: the claim is the quote, or a part of it, word for word."""
-    return bool(claim.strip()) and squash(claim) in squash(quote)
+Support = Callable[[str, str], bool]  # (claim, quote) -> does the quote support the claim? (chatbot/support.py)
 
 
 @dataclass

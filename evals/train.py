@@ -193,7 +193,7 @@ def train(corpus_dir: Path, out: Path = matcher.SHIPPED, recipe: Recipe = Recipe
     data = gather(corpus_dir, recipe)
     if leave_out:
         data.pairs = [p for p in data.pairs if p.source_id != leave_out]
-        data.counts["left_out"] = leave_out
+        data.counts |= {"left_out": leave_out, "pairs_kept": len(data.pairs)}
     say(f"training pairs: {data.counts}; {len(data.sentences)} corpus sentences")
     model = fine_tune(data.pairs, recipe, say)
     seconds = time.perf_counter() - started

@@ -9,9 +9,9 @@ from collections.abc import Iterable
 
 from langchain_core.documents import Document
 
-from chatbot.answerer import Answerer
 from chatbot.models import Answer, Retrieval, citation_from_chunk
 from chatbot.render import escape_markdown
+from chatbot.service import RankedPassages
 from chatbot.validator import Claim, Draft, validate
 
 
@@ -23,7 +23,7 @@ def chunk_answer(question: str, chunk: Document) -> Answer:
 
 
 class TopChunk:
-    def __init__(self, answerer: Answerer):
+    def __init__(self, answerer: RankedPassages):
         self.answerer = answerer
 
     def retrieve(self, question: str, history: Iterable = ()) -> Retrieval:
@@ -38,7 +38,7 @@ class TopChunk:
 
 
 class TopSentences:
-    def __init__(self, answerer: Answerer, k: int = 4):
+    def __init__(self, answerer: RankedPassages, k: int = 4):
         self.answerer = answerer
         self.k = k
 
@@ -52,6 +52,6 @@ class TopSentences:
         citations = {n: citation_from_chunk(n, s.chunk.metadata, s.text, s.start, s.end) for n, s in enumerate(best, 1)}
         claims = [Claim(s.text, [n]) for n, s in enumerate(best, 1)]
         passages = {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks}
-        answer = validate(Draft(c.retrieval.question, claims, citations), passages, covered=self.answerer.view.coverage)
+        answer = validate(Draft(c.retrieval.question, claims, citations), passages, covered=self.answerer.coverage)
         answer.seconds = round(time.perf_counter() - started, 4)
         return answer

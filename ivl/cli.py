@@ -8,12 +8,15 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperCommand
 
 from ivl.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # answering imports stay inside the verbs that answer (startup time)
+    from chatbot.service import AnswerService
 from ivl_index.errors import IndexMissing, QuestionError, UserError
 
 app = typer.Typer(
@@ -108,7 +111,7 @@ def remove(
         typer.echo(f"Removed {source_id} ({title})")
 
 
-def _answerer(settings: Settings, extractive_only: bool = False):
+def _answerer(settings: Settings, extractive_only: bool = False) -> AnswerService:
     """The answerer over the built index (building the index first when there is none yet), wrapped in the
     LLM answerer when IVL_LLM names a model."""
     from chatbot.answerer import Answerer

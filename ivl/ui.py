@@ -17,6 +17,7 @@ from pathlib import Path
 from chatbot.glossary import Glossary
 from chatbot.models import Answer
 from chatbot.render import escape_markdown
+from chatbot.service import AnswerService
 from ingest.loaders import load
 from ivl.export import conversation_markdown
 from ivl.guard import Guard, LoginThrottle, allowed_hosts, quiet_request_errors
@@ -94,7 +95,7 @@ class Passages:
 class Handlers:
     """What the page does, as plain functions of (inputs, per-session state) -> outputs."""
 
-    answerer: object
+    answerer: AnswerService
     settings: Settings
     glossary: Glossary = field(default_factory=Glossary.load)
     feedback: FeedbackLog | None = None

@@ -65,9 +65,10 @@ def read_manifest(folder: Path = SHIPPED) -> dict:
 
 def materialised(folder: Path, base: Path) -> Path:
     """A full sentence-transformers folder of the base model with the matcher's weights, made once per matcher
-    (keyed by its weights' hash) in the user's cache; checked against the manifest before it is made."""
+    (keyed by its weights' hash) in the user's cache ($XDG_CACHE_HOME/ivl, else ~/.cache/ivl); checked against
+    the manifest and the base model before it is made."""
     manifest = read_manifest(folder)
-    cache = Path(os.environ.get("IVL_MODEL_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ivl")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ivl"
     target = cache / f"matcher-{manifest['weights_sha256'][:16]}"
     if (target / "model.safetensors").is_file():
         return target

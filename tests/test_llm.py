@@ -118,3 +118,13 @@ def test_chat_shows_progress_then_only_the_checked_answer(extractive):
     final_history, box, session = steps[-1]
     assert "<b>Sources</b>" in final_history[-1]["content"] and box == ""
     assert session["questions"] == [QUESTION]
+
+
+def test_both_answerers_are_the_declared_service(extractive):
+    """Every caller reaches answers through chatbot.service.AnswerService; the LLM answerer reaches the
+    built-in one only through RankedPassages."""
+    from chatbot.service import AnswerService, RankedPassages
+
+    llm = LLMAnswerer(extractive, None, extractive.settings)
+    assert isinstance(extractive, RankedPassages) and isinstance(llm, AnswerService)
+    assert llm.coverage == extractive.coverage and "documents" in llm.coverage

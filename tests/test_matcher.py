@@ -47,7 +47,7 @@ def test_the_stored_matcher_embeds_as_the_trained_model(tiny, tmp_path, monkeypa
     from sentence_transformers import SentenceTransformer
 
     model, folder = tiny
-    monkeypatch.setenv("IVL_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     whole = matcher.materialised(folder, bundled_model())
     loaded = SentenceTransformer(str(whole), device="cpu")
     texts = ["how is IVL treated", "The tumour may extend into the right atrium."]
@@ -61,7 +61,7 @@ def test_a_damaged_or_foreign_matcher_is_one_clear_message(tiny, tmp_path, monke
     import shutil
 
     _, folder = tiny
-    monkeypatch.setenv("IVL_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     damaged = tmp_path / "damaged"
     shutil.copytree(folder, damaged)
     with open(damaged / matcher.WEIGHTS, "r+b") as f:
