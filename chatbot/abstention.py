@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 
@@ -13,19 +13,14 @@ from chatbot.models import ABSTAIN, Answer
 from chatbot.ranker import QUESTION_FEATURES, SENTENCE_FEATURES, Logistic
 from chatbot.settings import AnswerSettings
 from ivl_index.errors import CalibrationMissing
+from ivl_index.learned import read_calibration
 
 CALIBRATION = files("chatbot").joinpath("data/calibration.json")
 
 
 def calibration() -> dict:
-    """What `ivl calibrate` fitted on the labelled questions."""
-    try:
-        data = json.loads(CALIBRATION.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CalibrationMissing(f"{CALIBRATION} is missing; run `ivl calibrate` to create it") from None
-    if not {"ranker", "abstention", "composition"} <= data.keys():
-        raise CalibrationMissing(f"{CALIBRATION} is from an older version; run `ivl calibrate` to refit it")
-    return data
+    """What `ivl calibrate` fitted on the labelled questions, checked (ivl_index/learned.py)."""
+    return read_calibration(Path(str(CALIBRATION)))
 
 
 @dataclass(frozen=True)

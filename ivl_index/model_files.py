@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ivl_index.matcher import MATCHER, SHIPPED, materialised
+from ivl_index.learned import MATCHER, SHIPPED, materialised
 from ivl_index.settings import IndexSettings
 
 BUNDLED_NAMES = {"sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2"}

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ivl_index.errors import SettingsError
-from ivl_index.matcher import MATCHER
+from ivl_index.learned import MATCHER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = MATCHER

@@ -10,7 +10,7 @@ import pytest
 
 from evals.train import Recipe, fine_tune, weights
 from evals.trainset import Pair
-from ivl_index import matcher
+from ivl_index import learned
 from ivl_index.errors import EncoderError
 from ivl_index.model_files import bundled_model
 
@@ -31,7 +31,7 @@ def tiny(tmp_path_factory):
     model = fine_tune(PAIRS, TINY, say=lambda _: None)
     folder = tmp_path_factory.mktemp("matcher") / "m"
     base = bundled_model()
-    matcher.write(folder, weights(model), {"base_sha256": matcher.file_hash(base / "model.safetensors"), "seed": TINY.seed})
+    learned.write(folder, weights(model), {"base_sha256": learned.file_hash(base / "model.safetensors"), "seed": TINY.seed})
     return model, folder
 
 
@@ -48,13 +48,13 @@ def test_the_stored_matcher_embeds_as_the_trained_model(tiny, tmp_path, monkeypa
 
     model, folder = tiny
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    whole = matcher.materialised(folder, bundled_model())
+    whole = learned.materialised(folder, bundled_model())
     loaded = SentenceTransformer(str(whole), device="cpu")
     texts = ["how is IVL treated", "The tumour may extend into the right atrium."]
     model.max_seq_length = loaded.max_seq_length
     diff = np.abs(loaded.encode(texts, normalize_embeddings=True) - model.encode(texts, normalize_embeddings=True)).max()
     assert diff < 5e-3  # float16 storage
-    assert (folder / matcher.WEIGHTS).stat().st_size < 30e6  # the word-piece table is not stored
+    assert (folder / learned.WEIGHTS).stat().st_size < 30e6  # the word-piece table is not stored
 
 
 def test_a_damaged_or_foreign_matcher_is_one_clear_message(tiny, tmp_path, monkeypatch):
@@ -64,21 +64,21 @@ def test_a_damaged_or_foreign_matcher_is_one_clear_message(tiny, tmp_path, monke
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     damaged = tmp_path / "damaged"
     shutil.copytree(folder, damaged)
-    with open(damaged / matcher.WEIGHTS, "r+b") as f:
+    with open(damaged / learned.WEIGHTS, "r+b") as f:
         f.seek(-64, 2)
         f.write(b"\0" * 64)
     with pytest.raises(EncoderError, match="do not match its manifest.*ivl train"):
-        matcher.materialised(damaged, bundled_model())
-    manifest = json.loads((folder / matcher.MANIFEST).read_text())
-    (damaged / matcher.MANIFEST).write_text(json.dumps(manifest | {"format": 0}))
+        learned.materialised(damaged, bundled_model())
+    manifest = json.loads((folder / learned.MANIFEST).read_text())
+    (damaged / learned.MANIFEST).write_text(json.dumps(manifest | {"format": 0}))
     with pytest.raises(EncoderError, match="another format.*ivl train"):
-        matcher.read_manifest(damaged)
+        learned.read_manifest(damaged)
 
 
 def test_the_shipped_matcher_is_small_and_says_how_it_was_made():
-    manifest = matcher.read_manifest(matcher.SHIPPED)
-    size = sum(f.stat().st_size for f in matcher.SHIPPED.iterdir())
+    manifest = learned.read_manifest(learned.SHIPPED)
+    size = sum(f.stat().st_size for f in learned.SHIPPED.iterdir())
     assert size < 50e6
-    assert manifest["base_sha256"] == matcher.file_hash(bundled_model() / "model.safetensors")
-    assert manifest["weights_sha256"] == matcher.file_hash(matcher.SHIPPED / matcher.WEIGHTS)
+    assert manifest["base_sha256"] == learned.file_hash(bundled_model() / "model.safetensors")
+    assert manifest["weights_sha256"] == learned.file_hash(learned.SHIPPED / learned.WEIGHTS)
     assert {"data_sha256", "seed", "metrics", "recipe", "data"} <= manifest.keys()

@@ -1,4 +1,8 @@
-"""The trained question-to-sentence matcher (`ivl train`): one reader and one writer of its versioned folder.
+"""The learned files, each with one writer and one reader here, and a format version: the question-to-sentence
+matcher (`ivl train`) and the calibration (`ivl calibrate`). A file of another version, or a damaged one, fails
+with one line naming the command that rebuilds it.
+
+The matcher.
 
 The folder holds only what training changed in the bundled all-MiniLM-L6-v2 (every weight but the word-piece
 embeddings, which training keeps frozen), in float16, beside a manifest (format version, base model and its
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivl_index.errors import EncoderError
+from ivl_index.errors import CalibrationMissing, EncoderError
 
 FORMAT = 1
 MATCHER = "ivl-matcher"  # the IVL_EMBEDDING_MODEL name of the shipped matcher
@@ -96,3 +100,50 @@ def materialised(folder: Path, base: Path) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+# -- the calibration ----------------------------------------------------------------------------------------
+
+CALIBRATION_FORMAT = 2
+REFIT = "run `ivl calibrate` to rebuild it"
+
+
+def write_calibration(path: Path, data: dict) -> None:
+    """Check what was fitted as the reader will, then write it (format version first) in one replace."""
+    data = {"format": CALIBRATION_FORMAT, **{k: v for k, v in data.items() if k != "format"}}
+    check_calibration(data, path)
+    work = path.with_name(path.name + ".partial")
+    work.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    work.replace(path)
+
+
+def read_calibration(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CalibrationMissing(f"{path} is missing; run `ivl calibrate` to create it") from None
+    except (OSError, ValueError) as err:
+        raise CalibrationMissing(f"{path} cannot be read ({type(err).__name__}); {REFIT}") from None
+    check_calibration(data, path)
+    return data
+
+
+def check_calibration(data, path: Path) -> None:
+    """The version, and every model's numbers finite and of matching shapes: a NaN would silently turn
+    abstention off (every probability comparison false)."""
+    if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
+        raise CalibrationMissing(f"{path} is from another version of this tool; {REFIT}")
+    try:
+        for name in ("ranker", "abstention"):
+            model = data[name]
+            n = len(model["features"])
+            arrays = [np.asarray(model[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
+            if any(a.shape != (n,) for a in arrays) or not all(np.isfinite(a).all() for a in arrays):
+                raise ValueError(f"{name} weights are not {n} finite numbers")
+            if not np.isfinite(float(model["intercept"])) or (arrays[1] == 0).any():
+                raise ValueError(f"{name} intercept or scale is not usable")
+        cuts = [data["abstention"]["answer_at"], *(data["composition"][k] for k in ("add_at", "part_at", "other_source_at"))]
+        if not all(isinstance(c, (int, float)) and np.isfinite(c) for c in cuts):
+            raise ValueError("a threshold is not a finite number")
+    except (KeyError, TypeError, ValueError) as err:
+        raise CalibrationMissing(f"{path} is damaged ({err}); {REFIT}") from None
