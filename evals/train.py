@@ -88,7 +88,7 @@ def fine_tune(pairs: list[Pair], recipe: Recipe, say: Callable[[str], None] = pr
     """The trained SentenceTransformer (torch), deterministic for a given recipe, data and thread count."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import get_linear_schedule_with_warmup
 
     torch.set_num_threads(recipe.threads)

@@ -240,6 +240,7 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Folder to write the matcher to (default: the shipped one, ivl_index/data/matcher).", metavar="FOLDER")] = None,
     leave_out: Annotated[str | None, typer.Option(help="Train without the questions about this source id (to measure how the matcher does on a document it never saw).", metavar="SOURCE_ID")] = None,
     epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the training pairs.")] = 2,
+    medquad: Annotated[int, typer.Option(min=0, max=4000, help="General medical pairs from MedQuAD to train on (0: none).", metavar="N")] = 2000,
 ) -> None:
     """Fine-tune the bundled MiniLM into the question-to-sentence matcher (fixed seed; minutes on 2 cores), then
     run `ivl ingest` and `ivl calibrate` to use it."""
@@ -247,7 +248,7 @@ def train(
     from evals.train import train as run
 
     settings = load_settings()
-    metrics = run(settings.corpus_dir, out or _shipped_matcher(), Recipe(epochs=epochs), leave_out, say=lambda m: typer.echo(m, err=True))
+    metrics = run(settings.corpus_dir, out or _shipped_matcher(), Recipe(epochs=epochs, medquad=medquad), leave_out, say=lambda m: typer.echo(m, err=True))
     typer.echo(json.dumps(metrics, indent=1))
 
 

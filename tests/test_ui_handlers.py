@@ -40,7 +40,9 @@ def test_answer_shows_markers_and_numbered_sources_with_links_and_quotes(handler
 
 def test_abstention_looks_different(handlers):
     reply = ask(handlers, "What is the capital of France?")[0][-1]["content"]
-    assert reply.startswith("> **Not in the sources.**") and "Sources" not in reply
+    assert reply.startswith("> **Not in the sources.**") and "ivl-sources" not in reply and "[1]" not in reply
+    # the closest passages, if any, are labelled as what they are
+    assert "ivl-related" not in reply or "Closest passages — not an answer" in reply
     assert "ⓘ" not in reply  # the glyph Debian's fonts lack; the browser test checks every character against them
 
 
