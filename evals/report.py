@@ -15,11 +15,15 @@ from evals.suite import GATED, PRODUCT, SPLITS, deltas, newly_failing
 
 SHOWN = ["answerable_right", "key_facts_vital", "key_fact_recall", "expected_source", "false_abstention_rate",
          "abstention_recall", "abstention_precision", "abstentions_and_traps_right", "citation_validity",
-         "citation_faithfulness", "must_not_say_violations", "answer_words_median", "answer_words_p90",
+         "citation_faithfulness", "must_not_say_violations", "lead_carries_vital_fact",
+         "sentences_bearing_on_question", "answer_words_median", "answer_words_p90",
          "recall@10", "mrr@10", "ndcg@10", "latency_p50_ms", "latency_p95_ms"]  # fmt: skip
 # What a reader of one register needs at a glance: are the answers right, cited, honest, short?
 BY_REGISTER = ["questions", "answerable_right", "expected_source", "false_abstention_rate",
-               "abstentions_and_traps_right", "answer_words_median"]  # fmt: skip
+               "abstentions_and_traps_right", "lead_carries_vital_fact", "sentences_bearing_on_question",
+               "answer_words_median"]  # fmt: skip
+CONVERSATION = ["later_turns", "followup_used_when_needed", "followup_kept_out_when_standalone",
+                "right_when_needed", "right_when_standalone"]  # fmt: skip
 
 
 def metrics(variant: dict, split: str = GATED) -> dict:
@@ -64,6 +68,13 @@ def print_table(results: dict, failures: list[str], baseline: dict | None = None
         cells = [product["splits"][split]["registers"].get(reg, {}) for split in SPLITS[::-1]]
         registers.add_row(reg, *(" | ".join(_fmt(c.get(m, "")) for c in cells) for m in BY_REGISTER))
     console.print(registers)
+    if results.get("conversations"):
+        conv = Table(title="product on multi-turn conversations (later turns): test | tune")
+        conv.add_column("metric")
+        conv.add_column("test | tune", justify="right")
+        for m in CONVERSATION:
+            conv.add_row(m, " | ".join(_fmt(results["conversations"][s][m]) for s in ("test", "tune")))
+        console.print(conv)
     cats = Table(title="product by category (test)")
     cats.add_column("category")
     cats.add_column("questions", justify="right")

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from chatbot.answerer import Answerer
 from chatbot.settings import AnswerSettings
+from evals import conversations
 from evals.checks import Verdict, check
 from evals.labelled import SPLIT_FILES, Item, load_items
 from evals.yardsticks import TopChunk, TopSentences
@@ -188,6 +189,8 @@ def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, 
                 "categories": by_key(mine, "category"),
             }
         results["variants"][name] = {"splits": splits, "questions": [v.json() for v in verdicts]}
+    if not only or PRODUCT in only:
+        results["conversations"] = {split: conversations.score(base, split) for split in SPLITS}
     results["chunks"] = chunks
     results["seconds"] = round(time.perf_counter() - started, 2)
     return results

@@ -198,13 +198,16 @@ def train(corpus_dir: Path, out: Path = learned.SHIPPED, recipe: Recipe = Recipe
     model = fine_tune(data.pairs, recipe, say)
     seconds = time.perf_counter() - started
     locator = Locator(corpus_sentences(corpus_dir), corpus_dir)
-    test = held_out(load_items("test"), locator)
     base = SentenceTransformer(str(bundled_model()), device="cpu")
 
     def encoder(m):
         return lambda texts: m.encode(texts, normalize_embeddings=True, batch_size=64)
 
-    metrics = {"test_gold_sentence": {"base": measure(encoder(base), data, *test), "matcher": measure(encoder(model), data, *test)}}
+    # The tune questions are never trained on (Recipe.tune): choices are made on their figures; test is reported.
+    metrics = {}
+    for split in ("tune", "test"):
+        asked = held_out(load_items(split), locator)
+        metrics[f"{split}_gold_sentence"] = {"base": measure(encoder(base), data, *asked), "matcher": measure(encoder(model), data, *asked)}
     learned.write(out, weights(model), manifest(recipe, data, metrics, seconds))
     say(f"matcher written to {out} in {seconds:.0f} s of training")
     return metrics
