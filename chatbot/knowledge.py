@@ -19,6 +19,7 @@ from chatbot.spelling import LETTERS, Speller
 from chatbot.text import STOP, Lexicon
 from ivl_index import store
 from ivl_index.documents import SOURCE_DETAILS
+from ivl_index.errors import IndexEmpty
 from ivl_index.onnx_encoder import query_embeddings
 from ivl_index.sentences import chunk_sentences, sentence_location
 
@@ -46,6 +47,8 @@ class IndexView:
         # search for a passage about the disease never spends a place on them.
         self.details = [d for d in self.docs if d.metadata.get("section") == SOURCE_DETAILS]
         kept = [(d, i) for d, i in zip(self.docs, order) if d.metadata.get("section") != SOURCE_DETAILS]
+        if not kept:
+            raise IndexEmpty(f"the index in {settings.data_dir} holds no document to answer from; add one with `ivl ingest PATH`")
         searched = [d for d, _ in kept]
         if exact:
             vectors = np.array([got["embeddings"][i] for _, i in kept], dtype=np.float32)

@@ -119,6 +119,8 @@ def _reset_if_other_model(client, settings: IndexSettings, model_name: str, root
 
 def _delete_documents(settings: IndexSettings, root: Path | None, client, source_ids: list[str]) -> int:
     """Every chunk and sentence of these documents, from Chroma and the record manager; returns chunks deleted."""
+    if not source_ids:
+        return 0  # the record manager reads no group ids as "every key": nothing to remove means nothing
     deleted = 0
     for kind, name in zip(("chunks", "sentences"), store.collection_names(settings)):
         manager = store.record_manager(settings, kind, root)

@@ -24,6 +24,10 @@ class IndexMissing(UserError):
     """No index has been built yet."""
 
 
+class IndexEmpty(UserError):
+    """The index holds no document to answer from (every one was removed)."""
+
+
 class ModelMismatch(UserError):
     """The index was built with another embedding model."""
 

@@ -160,3 +160,23 @@ def test_a_note_whose_sentence_is_gone_stops_ingest_and_keeps_the_index(built_in
     with pytest.raises(IngestError, match="notes.yaml.*no longer in it"):
         run_ingest(settings, [corpus], embeddings=embeddings, progress=False)
     assert not (tmp_path / "data" / "current").exists()  # nothing was built
+
+
+def test_prune_with_nothing_to_remove_keeps_everything(settings, embeddings, corpus_copy):
+    """Before: `ivl ingest --prune` with nothing to remove deleted every chunk it had just added (the record
+    manager read an empty list of documents as all of them), and the next question was a traceback."""
+    first = run_ingest(settings, [corpus_copy / "gard-ivl.md"], embeddings=embeddings, progress=False, prune=True)
+    assert first.deleted == 0 and first.removed == {} and chunk_ids(settings, "gard-ivl")
+    again = run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False, prune=True)
+    assert again.deleted == 0 and chunk_ids(settings, "gard-ivl") and chunk_ids(settings, "zhao-tian-2026")
+
+
+def test_an_index_with_no_document_left_is_one_clear_message(settings, embeddings, corpus_copy):
+    from chatbot.answerer import Answerer
+    from ingest.pipeline import remove_documents
+    from ivl_index.errors import IndexEmpty
+
+    run_ingest(settings, [corpus_copy / "gard-ivl.md"], embeddings=embeddings, progress=False)
+    remove_documents(settings, ["gard-ivl"])
+    with pytest.raises(IndexEmpty, match="ivl ingest PATH"):
+        Answerer(settings, embeddings)
