@@ -105,3 +105,24 @@ def test_the_answerer_applies_the_fitted_weights_as_scikit_learn_would():
     assert np.allclose(model.probability(x), expected, atol=1e-4)
     with pytest.raises(ValueError, match="features"):
         Logistic.from_dict(fitted, ("a", "b"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda d: d["abstention"]["coef"].__setitem__(0, float("nan")),  # before: abstention silently off
+     lambda d: d["ranker"]["coef"].pop(),
+     lambda d: d["composition"].__setitem__("add_at", "high"),
+     lambda d: d.pop("abstention"),
+     lambda d: d["ranker"]["scale"].__setitem__(1, 0.0),
+     lambda d: d.__setitem__("format", 1)],
+)  # fmt: skip
+def test_a_damaged_calibration_is_one_line_naming_the_command_that_rebuilds_it(tmp_path, damage):
+    from ivl_index.errors import CalibrationMissing
+    from ivl_index.learned import read_calibration
+
+    data = json.loads(CALIBRATION.read_text(encoding="utf-8"))
+    damage(data)
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(CalibrationMissing, match="run `ivl calibrate`"):
+        read_calibration(path)
