@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.trainset import Locator, Pair, corpus_sentences, data_hash, medquad_pairs, synthetic_pairs, tune_pairs
+from evals.trainset import Locator, Pair, data_hash, medquad_pairs, synthetic_pairs, tune_pairs
 from ivl_index import learned
 from ivl_index.model_files import bundled_model
 
@@ -51,9 +51,8 @@ class Data:
     counts: dict = field(default_factory=dict)
 
 
-def gather(corpus_dir: Path, recipe: Recipe) -> Data:
-    sentences = corpus_sentences(corpus_dir)
-    locator = Locator(sentences, corpus_dir)
+def gather(locator: Locator, recipe: Recipe) -> Data:
+    sentences = locator.sentences
     synthetic, lost = synthetic_pairs(locator)
     tune = tune_pairs(locator) if recipe.tune else []
     general = medquad_pairs(limit=recipe.medquad) if recipe.medquad else []
@@ -190,14 +189,14 @@ def train(corpus_dir: Path, out: Path = learned.SHIPPED, recipe: Recipe = Recipe
     from evals.labelled import load_items
 
     started = time.perf_counter()
-    data = gather(corpus_dir, recipe)
+    locator = Locator(corpus_dir)
+    data = gather(locator, recipe)
     if leave_out:
         data.pairs = [p for p in data.pairs if p.source_id != leave_out]
         data.counts |= {"left_out": leave_out, "pairs_kept": len(data.pairs)}
     say(f"training pairs: {data.counts}; {len(data.sentences)} corpus sentences")
     model = fine_tune(data.pairs, recipe, say)
     seconds = time.perf_counter() - started
-    locator = Locator(corpus_sentences(corpus_dir), corpus_dir)
     base = SentenceTransformer(str(bundled_model()), device="cpu")
 
     def encoder(m):

@@ -46,22 +46,16 @@ class Pair:
     origin: str  # synthetic | tune | medquad
 
 
-def corpus_sentences(corpus_dir: Path) -> list[Sentence]:
-    """Every sentence of the indexed sections of the corpus, as ingest splits them."""
-    out = []
-    for doc in load_all([corpus_dir]):
-        for sec in doc.sections:
-            if sec.indexed:
-                out += [Sentence(doc.source_id, sec.name, s, e, doc.text[s:e]) for s, e in sentence_spans(doc.text, sec.start, sec.end)]
-    return out
-
-
 class Locator:
-    """Finds the indexed sentences a quoted passage lies in (whitespace folded, as quotes are compared)."""
+    """The corpus's indexed sentences (as ingest splits them), and the ones a quoted passage lies in."""
 
-    def __init__(self, sentences: list[Sentence], corpus_dir: Path):
-        self.sentences = sentences
-        self.texts = {d.source_id: d.text for d in load_all([corpus_dir])}
+    def __init__(self, corpus_dir: Path):
+        docs = load_all([corpus_dir])
+        self.texts = {d.source_id: d.text for d in docs}
+        self.sentences = [
+            Sentence(d.source_id, sec.name, s, e, d.text[s:e])
+            for d in docs for sec in d.sections if sec.indexed for s, e in sentence_spans(d.text, sec.start, sec.end)
+        ]  # fmt: skip
 
     def sentences_of(self, passage: str, source_id: str | None = None) -> list[Sentence]:
         want = squash(passage)
