@@ -152,3 +152,30 @@ def test_a_sources_own_lines_never_answer_a_question_about_the_disease(answerer)
 def test_figures_that_measure_different_things_are_not_called_a_disagreement(answerer):
     answer = answerer.answer("At what age does IVL usually occur?")
     assert SOURCES_DIFFER not in answer.answer
+
+
+def test_a_question_naming_a_source_is_answered_from_it(answerer):
+    answer = answerer.answer("According to GARD, how is IVL treated?")
+    assert not answer.abstained and {c.source_id for c in answer.citations} == {"gard-ivl"}
+    answer = answerer.answer("What does the 2026 case report say about hormone therapy?")
+    assert not answer.abstained and {c.source_id for c in answer.citations} == {"zhao-tian-2026"}
+
+
+def test_a_source_the_index_does_not_hold_is_named_as_such(answerer):
+    answer = answerer.answer("What does the Zhou 2019 review say about recurrence?")
+    assert answer.abstained and not answer.citations
+    assert "None of the documents here is “Zhou”." in answer.answer and "Intravenous leiomyomatosis" in answer.answer
+
+
+def test_the_conversation_is_read_only_when_the_question_needs_it(answerer):
+    earlier = ["What is the recurrence rate after myomectomy alone?"]
+    assert answerer.retrieve("What causes IVL?", earlier).query == answerer.retrieve("What causes IVL?").query
+    assert "myomectomy" in answerer.retrieve("and after radical surgery?", earlier).query
+
+
+def test_a_line_from_the_source_record_is_not_shown_as_a_quote(answerer):
+    from ivl.export import answer_markdown
+
+    answer = answerer.answer("Under what licence is the case report published?")
+    records = [c for c in answer.citations if c.record]
+    assert records and "From the source's record (not the source's own words)" in answer_markdown(answer)

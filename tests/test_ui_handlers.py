@@ -204,3 +204,14 @@ def test_an_editors_note_is_shown_under_its_citation_marked_as_the_editors(answe
     html = render_sources(answer, "0", {})
     assert "Editor&#x27;s note</b> (not the source&#x27;s words)" in html or "Editor's note</b> (not the source's words)" in html
     assert "2026 case report gives ~800" in html
+
+
+def test_a_refusal_offers_the_closest_passages_as_not_an_answer(handlers, answerer):
+    """Issue 23 item 8: the refusal stays the fixed sentence, uncited; under it, the closest passages,
+    labelled as not an answer, each opening the Sources tab at its place."""
+    question = "Is IVL more common in people who drink coffee?"
+    answer = answerer.answer(question)
+    assert answer.abstained and not answer.citations and 1 <= len(answer.related) <= 3
+    reply = ask(handlers, question)[0][-1]["content"]
+    assert "Closest passages — not an answer" in reply and reply.count('class="ivl-open" href="?doc=') == len(answer.related)
+    assert all(r.quote.split()[0] in reply for r in answer.related)
