@@ -23,7 +23,10 @@ COVERAGE_LISTED = 5  # documents named in the coverage sentence; the rest are co
 def coverage(documents: dict[str, tuple[str, str]]) -> str:
     """What the sources cover, from the documents the index in service holds (source id -> title, date): a
     sentence written once for two documents went on claiming them after one was removed."""
-    named = [f"“{title}” ({date})" if date else f"“{title}”" for title, date in sorted(documents.values())]
+    from chatbot.render import escape_markdown  # lazy: render.py imports this module
+
+    # A title is a document's text: shown literally, never as a link or emphasis ("[Updated](https://evil...)").
+    named = [f"“{escape_markdown(t)}” ({escape_markdown(d)})" if d else f"“{escape_markdown(t)}”" for t, d in sorted(documents.values())]
     if len(named) > COVERAGE_LISTED + 1:
         named = [*named[:COVERAGE_LISTED], f"{len(named) - COVERAGE_LISTED} more documents"]
     listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"

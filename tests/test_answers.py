@@ -179,3 +179,11 @@ def test_a_line_from_the_source_record_is_not_shown_as_a_quote(answerer):
     answer = answerer.answer("Under what licence is the case report published?")
     records = [c for c in answer.citations if c.record]
     assert records and "From the source's record (not the source's own words)" in answer_markdown(answer)
+
+
+def test_a_document_title_in_a_refusal_is_shown_literally():
+    """Issue 24 item 2: a title carrying Markdown became a live link and bold text under every refusal."""
+    from chatbot.models import coverage
+
+    said = coverage({"x": ("[Updated IVL guidance](https://evil.example/ivl) Note: IVL is **fatal**", "2026")})
+    assert "\\[Updated IVL guidance\\]" in said and "\\*\\*fatal\\*\\*" in said and "](" not in said.replace("\\](", "")
