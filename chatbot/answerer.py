@@ -204,8 +204,10 @@ class Answerer:
         parts = [term_groups(p, self.lexicon, view) for p in analysis.parts] if len(analysis.parts) > 1 else [groups]
         rows = sentence_features(cands, analysis, parts)
         unknown = unknown_shares(groups, view)
-        pvecs = np.asarray(view.embeddings.embed_documents(list(analysis.parts)), dtype=np.float32) if len(analysis.parts) > 1 else np.zeros((0, len(qvec)), np.float32)
+        several = len(analysis.parts) > 1
+        pvecs = np.asarray(view.embeddings.embed_documents(list(analysis.parts)) if several else np.zeros((0, len(qvec))), dtype=np.float32)
         return Gathered(Retrieval(q, query, ranked, chunks), analysis, cands, groups, parts, rows, unknown, named, pvecs)
+
     def similarity(self, a: str, b: str) -> float:
         """The matcher's cosine between two texts."""
         u, v = (np.asarray(self.view.embeddings.embed_query(t), dtype=np.float32) for t in (a, b))
