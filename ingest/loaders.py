@@ -12,6 +12,7 @@ from pathlib import Path
 
 import frontmatter
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 from ivl_index.documents import Section, SourceDocument
 from ivl_index.errors import IngestError
@@ -26,19 +27,48 @@ _CONTROLS = {c: None for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c)
 }
 
 
+FRONT_MATTER_MAX = 64_000  # characters: the corpus's longest is under 2,000
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases: a 492-byte alias bomb as a title expanded to 5.9 GB (issue 24 item 11)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("aliases (*name) are not allowed in front matter")
+        return super().compose_node(parent, index)
+
+
+class _FrontMatter(YAMLHandler):
+    """python-frontmatter's YAML handler, bounded in size and without aliases."""
+
+    def load(self, fm: str, **kwargs):
+        if len(fm) > FRONT_MATTER_MAX:
+            raise yaml.YAMLError(f"longer than {FRONT_MATTER_MAX:,} characters")
+        return yaml.load(fm, Loader=_NoAliases)  # noqa: S506 -- a SafeLoader subclass
+
+
 def clean(text: str) -> str:
     """Text without control characters."""
     return text.translate(_CONTROLS)
 
 
 def discover(paths: list[Path]) -> list[Path]:
-    """Files to ingest: each file given, and every supported file under each folder (README.md excluded)."""
+    """Files to ingest: each file given, and every supported file under each folder (README.md excluded). A link
+    in a folder that leads out of it is refused, named (a link to the system's password file was indexed and
+    served); a file given by name is read wherever it is."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(
+            inside = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and p.name != "README.md"
             )
+            root = path.resolve()
+            outside = [p for p in inside if not p.resolve().is_relative_to(root)]
+            if outside:
+                named = ", ".join(f"{p} -> {p.resolve()}" for p in outside)
+                raise IngestError(f"links out of {path} are not followed: {named}; give the file itself to ingest it")
+            found += inside
         elif path.is_file():
             found.append(path)
         else:
@@ -83,7 +113,7 @@ HEADING = re.compile(r"(?m)^(#{2,3}) +(.+?)\s*$")
 def _markdown(path: Path) -> SourceDocument:
     text = _read_text(path)
     try:
-        post = frontmatter.loads(text)
+        post = frontmatter.loads(text, handler=_FrontMatter())
     except yaml.YAMLError as err:
         raise IngestError(f"{path}: front matter is not valid YAML ({err})") from None
     meta = dict(post.metadata)

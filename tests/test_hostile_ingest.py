@@ -189,3 +189,30 @@ def test_an_unchanged_reingest_never_imports_torch_or_loads_the_model(index_copy
     report = json.loads(out.stdout)
     assert (report["embedded"], report["added"], report["deleted"]) == (0, 0, 0)
     assert report["query_encoder"] == "onnx" and store.version(index_copy) == version  # the same index serves
+
+
+def test_a_link_out_of_the_corpus_folder_is_refused_and_named(settings, corpus_copy, tmp_path):
+    """Issue 24 item 7: a link in a corpus folder to a file outside it (the system's password file) was indexed
+    and served by the Sources tab. Now the run stops, naming the link and its target, before the index is touched."""
+    from ivl_index.errors import IngestError
+
+    outside = tmp_path / "elsewhere" / "secret.md"
+    outside.parent.mkdir()
+    outside.write_text("---\ntitle: Secret\n---\n\n## Text\n\nroot:x:0:0:root:/root:/bin/bash is private.\n")
+    (corpus_copy / "notes-link.md").symlink_to(outside)
+    with pytest.raises(IngestError, match=r"notes-link\.md -> .*elsewhere/secret\.md"):
+        run_ingest(settings, [corpus_copy], progress=False)
+    assert store.current(settings) is None  # nothing was built
+
+
+def test_a_yaml_alias_bomb_in_front_matter_is_refused_at_once(tmp_path):
+    """Issue 24 item 11: a 492-byte alias bomb as `title:` grew to 5.9 GB. Aliases are refused while parsing."""
+    from ivl_index.errors import IngestError
+
+    levels = "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(6))
+    path = tmp_path / "bomb.md"
+    path.write_text(f"---\na: &a [x, x, x, x, x, x, x, x, x]\n{levels}title: *g\n---\n\n## Text\n\nIVL is rare.\n")
+    started = time.perf_counter()
+    with pytest.raises(IngestError, match="aliases"):
+        load(path)
+    assert time.perf_counter() - started < 2
