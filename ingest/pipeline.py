@@ -294,6 +294,26 @@ def _indexed_documents(settings: IndexSettings, given: set[str]) -> list[SourceD
     return docs
 
 
+def _clashes(settings: IndexSettings, docs: list[SourceDocument]) -> list[str]:
+    """Documents given whose source id the index already holds from a file of another name ("GARD IVL.txt", or
+    front matter `source_id: gard-ivl`): ingesting them would silently replace that document. Read from the
+    version's manifest where it says; from the chunks otherwise (a server index, an older manifest)."""
+    manifest = None if settings.chroma_host else store.read_manifest(store.current(settings))
+    if manifest is not None and all("file" in e for e in manifest["sources"].values()):
+        held = {sid: e["file"] for sid, e in manifest["sources"].items()}
+    else:
+        root = None if settings.chroma_host else store.current(settings)
+        if root is None and not settings.chroma_host:
+            return []
+        client = store.client(settings, root)
+        name = store.collection_names(settings)[0]
+        held = store.files_held(client.get_collection(name)) if name in store.held_collections(client) else {}
+    return [
+        f"{d.path} has the source id {d.source_id!r} of the indexed document from {held[d.source_id]}"
+        for d in docs if d.source_id in held and held[d.source_id] and held[d.source_id] != d.path.name
+    ]  # fmt: skip
+
+
 def _load_model(settings: IndexSettings):
     from ivl_index.embeddings import ModelEmbeddings  # lazy: imports torch and loads the model (seconds)
 
@@ -306,10 +326,12 @@ def run_ingest(
     embeddings=None,
     progress: bool = True,
     prune: bool = False,
+    replace: bool = False,
 ) -> IngestReport:
     """Add or update the documents at `paths` (default: the corpus folder), keeping every other document in the
-    index; `prune` also removes the documents not given. progress: name each step on stderr (bars as well when
-    stderr is a terminal)."""
+    index; `prune` also removes the documents not given; `replace` lets a file replace an indexed document of
+    the same source id that came from a file of another name (refused otherwise). progress: name each step on
+    stderr (bars as well when stderr is a terminal)."""
     started = time.perf_counter()
     bars = progress and sys.stderr.isatty()
 
@@ -347,6 +369,12 @@ def run_ingest(
     except OSError as err:
         raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
     with store.ingest_lock(settings):
+        clashes = [] if replace else _clashes(settings, docs)
+        if clashes:
+            raise IngestError(
+                "nothing was ingested; the index is unchanged:\n  " + "\n  ".join(clashes)
+                + "\n  give the file another source_id (front matter) or name, or pass --replace to replace that document"
+            )
         if _unchanged(settings, chunks, sentences):
             # Nothing to embed: at most documents to prune, which needs no model either.
             extra = sorted(set(store.read_manifest(store.current(settings))["sources"]) - {d.source_id for d in docs})

@@ -71,12 +71,15 @@ def ingest(
     prune: Annotated[
         bool, typer.Option("--prune", help="Also remove from the index every document not given in this run, and say which.")
     ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Let a file replace the indexed document whose source id it shares though it came from a file of another name (refused otherwise).")
+    ] = False,
 ) -> None:
     """Chunk and embed documents (files or folders; default: the corpus folder) into the index, keeping every
     other document already in it; unchanged chunks are not embedded again. `ivl remove` removes one."""
     from ingest.pipeline import run_ingest
 
-    report = run_ingest(load_settings(), paths or None, progress=as_json or sys.stderr.isatty(), prune=prune)
+    report = run_ingest(load_settings(), paths or None, progress=as_json or sys.stderr.isatty(), prune=prune, replace=replace)
     if as_json:
         typer.echo(json.dumps(report.json()))
         return

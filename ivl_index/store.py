@@ -198,15 +198,20 @@ def write_manifest(root: Path, model_name: str, chunks, sentences) -> None:
     without importing Chroma, torch or the model."""
     ids: dict[str, tuple[list[str], list[str]]] = {}
     titles: dict[str, str] = {}
+    files: dict[str, str] = {}
     for kind, collection in enumerate((chunks, sentences)):
         got = all_records(collection, ["metadatas"])
         for key, meta in zip(got["ids"], got["metadatas"]):
             ids.setdefault(meta["source_id"], ([], []))[kind].append(key)
             if kind == 0:
                 titles.setdefault(meta["source_id"], str(meta.get("title") or meta["source_id"]))
+                files.setdefault(meta["source_id"], Path(str(meta.get("path", ""))).name)
     data = {
         "embedding_model": model_name,
-        "sources": {sid: {"title": titles.get(sid, sid), "digest": source_digest(*pair)} for sid, pair in ids.items()},
+        "sources": {
+            sid: {"title": titles.get(sid, sid), "file": files.get(sid, ""), "digest": source_digest(*pair)}
+            for sid, pair in ids.items()
+        },
     }
     temp = root / f".{MANIFEST}"
     temp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
@@ -222,6 +227,12 @@ def read_manifest(root: Path | None) -> dict | None:
         return data if isinstance(data.get("sources"), dict) else None
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def files_held(chunks) -> dict[str, str]:
+    """source id -> the name of the file each document in a chunk collection was ingested from."""
+    got = all_records(chunks, ["metadatas"])
+    return {m["source_id"]: Path(str(m.get("path", ""))).name for m in got["metadatas"]}
 
 
 def documents_held(chunks) -> dict[str, str]:

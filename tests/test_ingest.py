@@ -180,3 +180,19 @@ def test_an_index_with_no_document_left_is_one_clear_message(settings, embedding
     remove_documents(settings, ["gard-ivl"])
     with pytest.raises(IndexEmpty, match="ivl ingest PATH"):
         Answerer(settings, embeddings)
+
+
+def test_a_file_with_an_indexed_documents_id_is_refused_unless_replace(settings, embeddings, corpus_copy, tmp_path):
+    """Issue 24 item 6: `ivl ingest "GARD IVL.txt"` (its id is gard-ivl) replaced the GARD page, the only sign
+    being "1 added, 4 deleted". Now it is refused, naming both files, unless the user asks to replace."""
+    from ivl_index.errors import IngestError
+
+    run_ingest(settings, [corpus_copy], embeddings=embeddings, progress=False)
+    before = chunk_ids(settings, "gard-ivl")
+    other = tmp_path / "GARD IVL.md"
+    other.write_text("---\ntitle: Not the GARD page\n---\n\n## Text\n\nA different text about veins.\n")
+    with pytest.raises(IngestError, match=r"GARD IVL\.md has the source id 'gard-ivl' .*gard-ivl\.md(.|\n)*--replace"):
+        run_ingest(settings, [other], embeddings=embeddings, progress=False)
+    assert chunk_ids(settings, "gard-ivl") == before
+    replaced = run_ingest(settings, [other], embeddings=embeddings, progress=False, replace=True)
+    assert replaced.added == 1 and chunk_ids(settings, "gard-ivl") != before
