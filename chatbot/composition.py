@@ -41,9 +41,9 @@ def compose(
     if len(part_vectors) > 1:
         sims = np.stack([c.vector for c in cands]) @ np.asarray(part_vectors).T  # candidate x part
         for p in range(sims.shape[1]):
-            best = cands[int(np.argmax(sims[:, p]))]  # first of equals: the better ranked
-            if sims[cands.index(best), p] >= part_at and fits(best):
-                chosen.append(best)
+            i = int(np.argmax(sims[:, p]))  # first of equals: the better ranked
+            if sims[i, p] >= part_at and fits(cands[i]):
+                chosen.append(cands[i])
     if len({c.source_id for c in chosen}) == 1:
         other = next((c for c in cands if c.source_id != lead.source_id), None)
         if other is not None and other.score >= other_source_at and fits(other):

@@ -2,9 +2,7 @@
 matcher (`ivl train`) and the calibration (`ivl calibrate`). A file of another version, or a damaged one, fails
 with one line naming the command that rebuilds it.
 
-The matcher.
-
-The folder holds only what training changed in the bundled all-MiniLM-L6-v2 (every weight but the word-piece
+The matcher's folder holds only what training changed in the bundled all-MiniLM-L6-v2 (every weight but the word-piece
 embeddings, which training keeps frozen), in float16, beside a manifest (format version, base model and its
 hash, training data hash, seed, metrics): about 21 MB instead of the whole model's 90. Before first use it is
 materialised into a full sentence-transformers folder (base files plus these weights), so ingest, the ONNX
@@ -24,7 +22,7 @@ import numpy as np
 
 from ivl_index.errors import CalibrationMissing, EncoderError
 
-FORMAT = 1
+MATCHER_FORMAT = 1
 MATCHER = "ivl-matcher"  # the IVL_EMBEDDING_MODEL name of the shipped matcher
 SHIPPED = Path(__file__).resolve().parent / "data" / "matcher"
 WEIGHTS, MANIFEST = "weights.safetensors", "manifest.json"
@@ -50,7 +48,7 @@ def write(folder: Path, weights: dict[str, np.ndarray], manifest: dict) -> None:
     kept = {k: np.ascontiguousarray(v, dtype=np.float16) for k, v in sorted(weights.items()) if k not in FROZEN}
     save_file(kept, str(work / WEIGHTS))
     (work / WEIGHTS).chmod(0o644)  # safetensors writes owner-only; the file ships in the repository
-    manifest = {"format": FORMAT, **manifest, "weights_sha256": file_hash(work / WEIGHTS)}
+    manifest = {"format": MATCHER_FORMAT, **manifest, "weights_sha256": file_hash(work / WEIGHTS)}
     (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     work.rename(folder)
@@ -62,7 +60,7 @@ def read_manifest(folder: Path = SHIPPED) -> dict:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise EncoderError(f"the matcher in {folder} cannot be read ({type(err).__name__}); {REBUILD}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != MATCHER_FORMAT:
         raise EncoderError(f"the matcher in {folder} is of another format than this version reads; {REBUILD}")
     return manifest
 
@@ -88,8 +86,14 @@ def materialised(folder: Path, base: Path) -> Path:
     if unknown:
         raise EncoderError(f"the matcher holds weights the base model lacks ({sorted(unknown)[0]}); {REBUILD}")
     tensors |= {k: v.astype(tensors[k].dtype) for k, v in trained.items()}
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=cache, prefix=target.name + "."))
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=cache, prefix=target.name + "."))
+    except OSError as err:
+        raise EncoderError(
+            f"cannot make the matcher's model folder in {cache} ({err.strerror or err}); point XDG_CACHE_HOME at a "
+            "writable folder"
+        ) from None
     try:
         shutil.copytree(base, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("model.safetensors", "*.md"))
         save_file(tensors, str(work / "model.safetensors"), metadata={"format": "pt"})
@@ -97,6 +101,8 @@ def materialised(folder: Path, base: Path) -> Path:
             work.rename(target)
         except OSError:  # another process made it first: theirs is the same
             pass
+    except OSError as err:  # a full disk, say
+        raise EncoderError(f"cannot write the matcher's model folder in {cache} ({err.strerror or err})") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target

@@ -82,3 +82,12 @@ def test_the_shipped_matcher_is_small_and_says_how_it_was_made():
     assert manifest["base_sha256"] == learned.file_hash(bundled_model() / "model.safetensors")
     assert manifest["weights_sha256"] == learned.file_hash(learned.SHIPPED / learned.WEIGHTS)
     assert {"data_sha256", "seed", "metrics", "recipe", "data"} <= manifest.keys()
+
+
+def test_an_unwritable_cache_is_one_clear_message(tiny, tmp_path, monkeypatch):
+    _, folder = tiny
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    with pytest.raises(EncoderError, match="XDG_CACHE_HOME"):
+        learned.materialised(folder, bundled_model())
