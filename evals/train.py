@@ -47,8 +47,7 @@ class Data:
 
     pairs: list[Pair]
     sentences: list[str]
-    lost: int = 0  # written questions whose quoted passage is not in the corpus
-    counts: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)  # pairs by origin, and written passages not found in the corpus
 
 
 def gather(locator: Locator, recipe: Recipe) -> Data:
@@ -58,13 +57,13 @@ def gather(locator: Locator, recipe: Recipe) -> Data:
     general = medquad_pairs(limit=recipe.medquad) if recipe.medquad else []
     pairs = synthetic + tune + general
     counts = {"synthetic": len(synthetic), "tune": len(tune), "medquad": len(general), "unlocated": lost}
-    return Data(pairs, list(dict.fromkeys(s.text for s in sentences)), lost, counts)
+    return Data(pairs, list(dict.fromkeys(s.text for s in sentences)), counts)
 
 
 def batches(pairs: list[Pair], size: int, rng: random.Random) -> list[list[Pair]]:
     """Shuffled batches, corpus and general pairs apart, no answer sentence twice in a batch."""
     out = []
-    for family in (p for p in (["synthetic", "tune"], ["medquad"])):
+    for family in (("synthetic", "tune"), ("medquad",)):
         pool = [p for p in pairs if p.origin in family]
         rng.shuffle(pool)
         while pool:
@@ -182,8 +181,9 @@ def measure(encode, data: Data, questions, positives, sources) -> dict:
 
 def train(corpus_dir: Path, out: Path = learned.SHIPPED, recipe: Recipe = Recipe(), leave_out: str | None = None,
           say: Callable[[str], None] = print) -> dict:
-    """Train on everything but `test` (and, with leave_out, without the pairs of that source), measure on the
-    test split's gold sentences against the base model, and write the matcher with its manifest."""
+    """Train on the written questions and MedQuAD (with leave_out, without the pairs of that source), measure
+    gold-sentence top k on the tune and test splits against the base model, and write the matcher with its
+    manifest."""
     from sentence_transformers import SentenceTransformer
 
     from evals.labelled import load_items
