@@ -21,6 +21,7 @@ import numpy as np
 
 from evals.trainset import Locator, Pair, data_hash, medquad_pairs, synthetic_pairs, tune_pairs
 from ivl_index import learned
+from ivl_index.errors import UserError
 from ivl_index.model_files import bundled_model
 
 
@@ -190,6 +191,8 @@ def train(corpus_dir: Path, out: Path = learned.SHIPPED, recipe: Recipe = Recipe
 
     started = time.perf_counter()
     locator = Locator(corpus_dir)
+    if leave_out and leave_out not in locator.texts:
+        raise UserError(f"--leave-out {leave_out!r}: no such source id in {corpus_dir}; it holds {', '.join(sorted(locator.texts))}")
     data = gather(locator, recipe)
     if leave_out:
         data.pairs = [p for p in data.pairs if p.source_id != leave_out]

@@ -14,10 +14,10 @@ import typer
 from typer.core import TyperCommand
 
 from ivl.settings import Settings, load_settings
+from ivl_index.errors import IndexMissing, QuestionError, UserError
 
 if TYPE_CHECKING:  # answering imports stay inside the verbs that answer (startup time)
     from chatbot.service import AnswerService
-from ivl_index.errors import IndexMissing, QuestionError, UserError
 
 app = typer.Typer(
     help="Cited answers about intravenous leiomyomatosis (IVL).",
