@@ -27,7 +27,7 @@ from chatbot.drafting import draft
 from chatbot.glossary import Glossary
 from chatbot.knowledge import IndexView
 from chatbot.models import Answer, Related, Retrieval
-from chatbot.named import Named, named_source
+from chatbot.named import Named
 from chatbot.question import checked, previous_questions, search_query
 from chatbot.ranker import question_features, rank, sentence_features
 from chatbot.render import escape_markdown
@@ -186,7 +186,7 @@ class Answerer:
         view, s = self.view, self.settings
         query = search_query(q, history, self.lexicon, view.speller, join)
         analysis = analyse(query)
-        named = named_source(q, view.documents, view.speller.corpus | self.lexicon.expansions.keys())
+        named = view.names.find(q)
         ranked = list(view.retriever.invoke(query))
         if named and named.source_ids:  # "according to GARD, ...": that document only, all of it if need be
             ranked = [d for d in ranked if d.metadata["source_id"] in named.source_ids]

@@ -12,6 +12,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from chatbot.models import coverage
+from chatbot.named import SourceNames
 from chatbot.nearest import Nearest
 from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import AnswerSettings
@@ -67,7 +68,6 @@ class IndexView:
         self.coverage = coverage(
             {d.metadata["source_id"]: (d.metadata.get("title", ""), str(d.metadata.get("date", ""))) for d in self.docs}
         )
-        self.documents = {d.metadata["source_id"]: d.metadata for d in self.docs}  # one chunk's fields per source
         self.by_source: dict[str, list[Document]] = {}
         for d in sorted(self.docs, key=lambda d: d.metadata["start"]):
             self.by_source.setdefault(d.metadata["source_id"], []).append(d)
@@ -77,6 +77,9 @@ class IndexView:
         self.unknown_idf = math.log(1 + n)
         corpus_words = {w.lower() for d in self.docs for w in LETTERS.findall(d.page_content)}
         self.speller = Speller(corpus_words, known={*STOP, *lexicon.spellings, *lexicon.expansions})
+        # The names each document answers to ("according to GARD ..."), from one chunk's fields per source.
+        documents = {d.metadata["source_id"]: d.metadata for d in self.docs}
+        self.names = SourceNames(documents, self.speller.corpus | lexicon.expansions.keys())
         # Splitting, fetching and stemming on every question was over a third of the answer time (profiled).
         self.chunk_sentence_spans: dict[str, list[tuple[str, Span]]] = {}
         self.rows: OrderedDict[str, Row] = OrderedDict()  # sentence id -> row, LRU

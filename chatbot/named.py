@@ -5,17 +5,19 @@ added tomorrow is found by its first author's name with no change here.
 
 >>> docs = {"gard-ivl": {"title": "Intravenous leiomyomatosis", "by": "Genetic and Rare Diseases Information Center (GARD), NCATS, NIH", "date": "2013-11-01", "evidence": "government information page"},
 ...         "zhao-tian-2026": {"title": "IVL of the uterus: A case report", "by": "Yuzhen Zhao, Fei Tian", "date": "2026", "evidence": "case report"}}
->>> named_source("according to GARD, is it hereditary?", docs, set())
+>>> names = SourceNames(docs, {"ivl", "recurrence"})
+>>> names.find("according to GARD, is it hereditary?")
 Named(name='GARD', source_ids=('gard-ivl',))
->>> named_source("what does the Zhou 2019 review say about recurrence", docs, {"recurrence"})
+>>> names.find("what does the Zhou 2019 review say about recurrence")
 Named(name='Zhou', source_ids=())
->>> named_source("In IVL, what is the recurrence rate?", docs, {"ivl"}) is None
+>>> names.find("In IVL, what is the recurrence rate?") is None
 True
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 # A reference to a source: "according to X", "what does/do X say/report/...", "X's", "X et al", "X (and Y) review".
@@ -51,29 +53,37 @@ def keys(source_id: str, meta: dict) -> set[str]:
     return out | ({year.group()} if year else set())
 
 
-def named_source(question: str, documents: dict[str, dict], corpus_words: set[str]) -> Named | None:
-    """The sources a question names and the held documents they match ("the GARD page and the 2026 article":
-    both); None when it names none. A capitalised word the corpus itself uses ("IVL", "CT") is a topic, not a
-    name, unless a document is named by it. A name no held document answers to is reported only when the
-    question names no held one."""
-    index = {sid: keys(sid, meta) for sid, meta in documents.items()}
-    found: list[Named] = []
-    for cue in CUES:
-        for m in cue.finditer(question):
-            words = [w for w in re.split(r"\s+(?:and|&)\s+", m.group("name")) if w not in NOT_NAMES]
-            held = tuple(sid for sid, k in index.items() if any(re.sub(r"['’]s$", "", w).lower() in k for w in words))
-            if held or (words and all(w.lower() not in corpus_words for w in words)):
-                found.append(Named(m.group("name"), held))
-    for m in YEAR.finditer(question):
-        found.append(Named(m.group(0), tuple(sid for sid, k in index.items() if m.group("year") in k)))
-    for m in KIND_ONLY.finditer(question):
-        held = tuple(sid for sid, meta in documents.items() if _kind_matches(m.group("kind").lower(), meta))
-        if held and len(held) < len(documents):
-            found.append(Named(m.group(0), held))
-    if not found:
-        return None
-    held = tuple(sorted({sid for n in found for sid in n.source_ids}))
-    return Named(found[0].name, held) if held else found[0]
+class SourceNames:
+    """The names the held documents answer to, worked out once per index version (knowledge.IndexView), so a
+    question pays only for its own matching. topic_words: words the corpus itself uses ("IVL", "CT"), which are a
+    topic and not a name unless a document is named by them."""
+
+    def __init__(self, documents: dict[str, dict], topic_words: Collection[str]):
+        self.documents = documents
+        self.keys = {sid: keys(sid, meta) for sid, meta in documents.items()}
+        self.topic_words = topic_words
+
+    def find(self, question: str) -> Named | None:
+        """The sources a question names and the held documents they match ("the GARD page and the 2026
+        article": both); None when it names none. A name no held document answers to is reported only when the
+        question names no held one."""
+        found: list[Named] = []
+        for cue in CUES:
+            for m in cue.finditer(question):
+                words = [w for w in re.split(r"\s+(?:and|&)\s+", m.group("name")) if w not in NOT_NAMES]
+                held = tuple(sid for sid, k in self.keys.items() if any(re.sub(r"['’]s$", "", w).lower() in k for w in words))
+                if held or (words and all(w.lower() not in self.topic_words for w in words)):
+                    found.append(Named(m.group("name"), held))
+        for m in YEAR.finditer(question):
+            found.append(Named(m.group(0), tuple(sid for sid, k in self.keys.items() if m.group("year") in k)))
+        for m in KIND_ONLY.finditer(question):
+            held = tuple(sid for sid, meta in self.documents.items() if _kind_matches(m.group("kind").lower(), meta))
+            if held and len(held) < len(self.documents):
+                found.append(Named(m.group(0), held))
+        if not found:
+            return None
+        held = tuple(sorted({sid for n in found for sid in n.source_ids}))
+        return Named(found[0].name, held) if held else found[0]
 
 
 def _kind_matches(kind: str, meta: dict) -> bool:

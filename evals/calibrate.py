@@ -26,7 +26,7 @@ from chatbot.answerer import Answerer, Gathered
 from chatbot.composition import compose
 from chatbot.ranker import QUESTION_FEATURES, SENTENCE_FEATURES, Logistic, question_features, rank
 from chatbot.settings import AnswerSettings
-from evals.checks import gold
+from evals.checks import bears
 from evals.labelled import Item, load_items
 from evals.trainset import synthetic_unanswerable
 from ivl_index.learned import write_calibration
@@ -58,11 +58,10 @@ def _best(keys: list[np.ndarray]) -> int:
     return int(np.lexsort([-k.ravel() for k in reversed(keys)])[0])
 
 
-def answer_cut(p: np.ndarray, answerable: np.ndarray, recall: float | None = None) -> float:
+def answer_cut(p: np.ndarray, answerable: np.ndarray, recall: float = ABSTENTION_RECALL) -> float:
     """The cut on P(answerable) below which to abstain: the most answerable questions kept among the cuts that
     abstain on at least `recall` of the unanswerable ones (the highest recall reached, if none does), then the
     widest margin."""
-    recall = ABSTENTION_RECALL if recall is None else recall
     cuts = _cuts(p, 0.0, 1.0)
     abstains = p[None, :] < cuts[:, None]
     got = abstains[:, ~answerable].sum(axis=1) / max((~answerable).sum(), 1)
@@ -126,11 +125,6 @@ def answered_right(item: Item, chosen: list) -> bool:
     return facts_ok and (not item.sources or any(c.source_id in item.sources for c in chosen))
 
 
-def bears(item: Item, text: str) -> bool:
-    """The sentence states one of the item's facts or is one of its gold passages."""
-    return gold(text, item.gold) or any(f.found_in(text) for f in item.facts)
-
-
 def fit_composition(items: list[Item], lists: list[list], gathered: list[Gathered], s: AnswerSettings) -> dict:
     """The grid point with the most answerable items answered right, less OFF_TOPIC_COST for each sentence that
     bears no fact of its question, with the median answer within MEDIAN_WORDS."""
@@ -183,8 +177,9 @@ def calibrate(settings: AnswerSettings, out: Path | None = None, written_unanswe
     """Fit on the `tune` split only (with written_unanswerable, also on the training data's unanswerable
     questions, which the matcher never saw); the `test` split is never read here (a test holds it to that)."""
     items = [i for i in load_items("tune") if i.abstain != "any"]
-    if written_unanswerable:
-        items += synthetic_unanswerable()
+    written = synthetic_unanswerable() if written_unanswerable else []
+    tune = np.array([True] * len(items) + [False] * len(written))  # the tune split's own items, not the written ones
+    items += written
     answerer = Answerer(settings)
     gathered = [answerer.gather(i.question, i.history) for i in items]
     fold = folds([i.group for i in items])
@@ -214,7 +209,6 @@ def calibrate(settings: AnswerSettings, out: Path | None = None, written_unanswe
     cv_cuts = {f: answer_cut(held[fold != f], answerable[fold != f]) for f in range(FOLDS)}
     decided = np.array([held[n] < cv_cuts[fold[n]] for n in range(len(items))])
     decision["answer_at"] = round(answer_cut(held, answerable), 4)
-    tune = np.array([i.split == "tune" and not i.id.startswith("syn-") for i in items])
 
     # 3. Composition, on the same out-of-fold rankings.
     composition = fit_composition(items, lists, gathered, settings)

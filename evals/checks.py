@@ -32,6 +32,11 @@ def gold(sentence: str, passages: list[str]) -> bool:
     return any(g and (g in s or s in g) for g in map(squash, passages))
 
 
+def bears(item: Item, sentence: str) -> bool:
+    """The sentence bears on the item's question: one of its gold passages, or it states one of its facts."""
+    return gold(sentence, item.gold) or any(f.found_in(sentence) for f in item.facts)
+
+
 @dataclass
 class Verdict:
     id: str
@@ -127,7 +132,7 @@ def check(item: Item, answer: Answer, chunks: dict[str, dict]) -> Verdict:
             v.problems.append("does not cite an expected source")
         if not answer.abstained and answer.sentences:
             v.lead_vital = any(f.found_in(answer.sentences[0]) for f in item.facts if f.vital)
-            v.bearing = [gold(s, item.gold) or any(f.found_in(s) for f in item.facts) for s in answer.sentences]
+            v.bearing = [bears(item, s) for s in answer.sentences]
     v.must_not_say = [p for p in item.must_not_say if re.search(p, answer.answer, re.IGNORECASE)]
     if v.must_not_say:
         v.problems.append(f"says what it must not: {v.must_not_say}")

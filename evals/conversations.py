@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evals.checks import gold
 from ivl_index.sentences import squash
 
 HERE = Path(__file__).resolve().parent
@@ -28,9 +29,7 @@ def _right(turn: dict, answer) -> bool:
     if answer.abstained:
         return False
     text = squash(answer.answer).lower()
-    quotes = [squash(c.quote) for c in answer.citations]
-    gold = [squash(g) for g in turn.get("gold", [])]
-    cites_gold = any(g in q or q in g for g in gold for q in quotes)
+    cites_gold = any(gold(c.quote, turn.get("gold", [])) for c in answer.citations)
     return cites_gold or any(squash(f).lower() in text for f in turn.get("facts", []))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.trainset import Locator, Pair, data_hash, medquad_pairs, synthetic_pairs, tune_pairs
+from evals.trainset import Locator, Pair, data_hash, labelled_pairs, medquad_pairs, synthetic_pairs
 from ivl_index import learned
 from ivl_index.errors import UserError
 from ivl_index.model_files import bundled_model
@@ -54,7 +54,7 @@ class Data:
 def gather(locator: Locator, recipe: Recipe) -> Data:
     sentences = locator.sentences
     synthetic, lost = synthetic_pairs(locator)
-    tune = tune_pairs(locator) if recipe.tune else []
+    tune = labelled_pairs("tune", locator) if recipe.tune else []
     general = medquad_pairs(limit=recipe.medquad) if recipe.medquad else []
     pairs = synthetic + tune + general
     counts = {"synthetic": len(synthetic), "tune": len(tune), "medquad": len(general), "unlocated": lost}
@@ -159,24 +159,12 @@ def manifest(recipe: Recipe, data: Data, metrics: dict, seconds: float) -> dict:
     }
 
 
-def held_out(items, locator: Locator) -> tuple[list[str], list[tuple[str, ...]], list[str]]:
-    """(questions, their gold sentences, their first source) of labelled items that have gold passages."""
-    qs, pos, src = [], [], []
-    for item in items:
-        found = [x for g in item.gold for x in locator.sentences_of(g)] if item.abstain is not True else []
-        if found:
-            qs.append(item.question)
-            pos.append(tuple(dict.fromkeys(x.text for x in found)))
-            src.append(found[0].source_id)
-    return qs, pos, src
-
-
-def measure(encode, data: Data, questions, positives, sources) -> dict:
-    """Top-k over all corpus sentences, overall and per source."""
-    out = {"all": top_k_hits(encode, questions, positives, data.sentences)}
-    for sid in sorted(set(sources)):
-        keep = [i for i, s in enumerate(sources) if s == sid]
-        out[sid] = top_k_hits(encode, [questions[i] for i in keep], [positives[i] for i in keep], data.sentences)
+def measure(encode, data: Data, asked: list[Pair]) -> dict:
+    """Top-k over all corpus sentences of held-out (question, gold sentences) pairs, overall and per source."""
+    out = {"all": top_k_hits(encode, [p.question for p in asked], [p.positives for p in asked], data.sentences)}
+    for sid in sorted({p.source_id for p in asked}):
+        mine = [p for p in asked if p.source_id == sid]
+        out[sid] = top_k_hits(encode, [p.question for p in mine], [p.positives for p in mine], data.sentences)
     return out
 
 
@@ -186,8 +174,6 @@ def train(corpus_dir: Path, out: Path = learned.SHIPPED, recipe: Recipe = Recipe
     gold-sentence top k on the tune and test splits against the base model, and write the matcher with its
     manifest."""
     from sentence_transformers import SentenceTransformer
-
-    from evals.labelled import load_items
 
     started = time.perf_counter()
     locator = Locator(corpus_dir)
@@ -208,8 +194,8 @@ def train(corpus_dir: Path, out: Path = learned.SHIPPED, recipe: Recipe = Recipe
     # The tune questions are never trained on (Recipe.tune): choices are made on their figures; test is reported.
     metrics = {}
     for split in ("tune", "test"):
-        asked = held_out(load_items(split), locator)
-        metrics[f"{split}_gold_sentence"] = {"base": measure(encoder(base), data, *asked), "matcher": measure(encoder(model), data, *asked)}
+        asked = labelled_pairs(split, locator)
+        metrics[f"{split}_gold_sentence"] = {"base": measure(encoder(base), data, asked), "matcher": measure(encoder(model), data, asked)}
     learned.write(out, weights(model), manifest(recipe, data, metrics, seconds))
     say(f"matcher written to {out} in {seconds:.0f} s of training")
     return metrics

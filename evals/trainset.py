@@ -3,7 +3,8 @@
 - `synthetic`: evals/train-data/synthetic/*.jsonl, questions in four registers written from the corpus alone by
   writers who never saw the code or the test split (evals/train-data/README.md says how); each names the passages
   that answer it, quoted verbatim, which are mapped here to the indexed sentences that hold them.
-- `tune`: the gold passages of the tune split (evals/questions.yaml); left out by default (train.Recipe.tune).
+- `tune`: the gold passages of the tune split (evals/questions.yaml, `labelled_pairs`); left out by default
+  (train.Recipe.tune).
 - `medquad`: general medical pairs (evals/medquad.py; CC BY 4.0).
 
 A pair's group is what cross-validation keeps together: the paraphrase group for tune items, the gold sentence
@@ -17,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.labelled import Item, load_items
+from evals.labelled import Item, Split, load_items
 from ingest.pipeline import load_all
 from ivl_index.sentences import sentence_spans, squash
 
@@ -109,15 +110,16 @@ def synthetic_unanswerable(folder: Path = SYNTHETIC) -> list[Item]:
     return out
 
 
-def tune_pairs(locator: Locator) -> list[Pair]:
+def labelled_pairs(split: Split, locator: Locator) -> list[Pair]:
+    """A split's labelled questions with gold passages, each paired with the indexed sentences that hold them."""
     out = []
-    for item in load_items("tune"):
+    for item in load_items(split):
         if item.abstain is True or not item.gold:
             continue
         found = [s for g in item.gold for s in locator.sentences_of(g)]
         if found:
             texts = tuple(dict.fromkeys(s.text for s in found))
-            out.append(Pair(item.question, texts, "t:" + item.group, found[0].source_id, item.register, "tune"))
+            out.append(Pair(item.question, texts, f"{split[0]}:{item.group}", found[0].source_id, item.register, split))
     return out
 
 

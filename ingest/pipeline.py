@@ -269,18 +269,24 @@ def _unchanged(settings: IndexSettings, chunks: list[Document], sentences: list[
     return store.sentence_vectors(root, warn=False) is not None
 
 
+def _held_chunks(settings: IndexSettings):
+    """The chunk collection of the index in service (local or on the server); None when there is none yet."""
+    root = None if settings.chroma_host else store.current(settings)
+    if root is None and not settings.chroma_host:
+        return None
+    client = store.client(settings, root)
+    name = store.collection_names(settings)[0]
+    return client.get_collection(name) if name in store.held_collections(client) else None
+
+
 def _indexed_documents(settings: IndexSettings, given: set[str]) -> list[SourceDocument]:
     """The documents the index in service holds and this run does not give, rebuilt from their chunks, so that a
     new file repeating one of them is skipped as it would be beside it in one run (overlapping chunks repeat a
     sentence, which does not change what a document covers)."""
-    root = None if settings.chroma_host else store.current(settings)
-    if root is None and not settings.chroma_host:
+    chunks = _held_chunks(settings)
+    if chunks is None:
         return []
-    client = store.client(settings, root)
-    name = store.collection_names(settings)[0]
-    if name not in store.held_collections(client):
-        return []
-    got = store.all_records(client.get_collection(name), ["documents", "metadatas"])
+    got = store.all_records(chunks, ["documents", "metadatas"])
     parts: dict[str, list[str]] = {}
     metas: dict[str, dict] = {}
     for text, meta in sorted(zip(got["documents"], got["metadatas"]), key=lambda pair: pair[1]["start"]):
@@ -302,12 +308,8 @@ def _clashes(settings: IndexSettings, docs: list[SourceDocument]) -> list[str]:
     if manifest is not None and all("file" in e for e in manifest["sources"].values()):
         held = {sid: e["file"] for sid, e in manifest["sources"].items()}
     else:
-        root = None if settings.chroma_host else store.current(settings)
-        if root is None and not settings.chroma_host:
-            return []
-        client = store.client(settings, root)
-        name = store.collection_names(settings)[0]
-        held = store.files_held(client.get_collection(name)) if name in store.held_collections(client) else {}
+        chunks = _held_chunks(settings)
+        held = {} if chunks is None else store.files_held(chunks)
     return [
         f"{d.path} has the source id {d.source_id!r} of the indexed document from {held[d.source_id]}"
         for d in docs if d.source_id in held and held[d.source_id] and held[d.source_id] != d.path.name
@@ -369,12 +371,6 @@ def run_ingest(
     except OSError as err:
         raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
     with store.ingest_lock(settings):
-        clashes = [] if replace else _clashes(settings, docs)
-        if clashes:
-            raise IngestError(
-                "nothing was ingested; the index is unchanged:\n  " + "\n  ".join(clashes)
-                + "\n  give the file another source_id (front matter) or name, or pass --replace to replace that document"
-            )
         if _unchanged(settings, chunks, sentences):
             # Nothing to embed: at most documents to prune, which needs no model either.
             extra = sorted(set(store.read_manifest(store.current(settings))["sources"]) - {d.source_id for d in docs})
@@ -384,6 +380,13 @@ def run_ingest(
             results, rebuilt, embedded = {"chunks": skipped}, None, 0
             encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else "onnx"
         else:
+            # Checked only here: an unchanged run holds exactly these records already, so it replaces nothing.
+            clashes = [] if replace else _clashes(settings, docs)
+            if clashes:
+                raise IngestError(
+                    "nothing was ingested; the index is unchanged:\n  " + "\n  ".join(clashes)
+                    + "\n  give the file another source_id (front matter) or name, or pass --replace to replace that document"
+                )
             docs, repeats = drop_duplicates(docs, _indexed_documents(settings, {d.source_id for d in docs}))
             if repeats:  # a new file that repeats a document already indexed adds nothing
                 duplicates |= repeats

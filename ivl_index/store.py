@@ -205,7 +205,7 @@ def write_manifest(root: Path, model_name: str, chunks, sentences) -> None:
             ids.setdefault(meta["source_id"], ([], []))[kind].append(key)
             if kind == 0:
                 titles.setdefault(meta["source_id"], str(meta.get("title") or meta["source_id"]))
-                files.setdefault(meta["source_id"], Path(str(meta.get("path", ""))).name)
+                files.setdefault(meta["source_id"], file_name(meta))
     data = {
         "embedding_model": model_name,
         "sources": {
@@ -229,10 +229,14 @@ def read_manifest(root: Path | None) -> dict | None:
         return None
 
 
+def file_name(meta: dict) -> str:
+    """The name of the file a chunk's document was ingested from."""
+    return Path(str(meta.get("path", ""))).name
+
+
 def files_held(chunks) -> dict[str, str]:
     """source id -> the name of the file each document in a chunk collection was ingested from."""
-    got = all_records(chunks, ["metadatas"])
-    return {m["source_id"]: Path(str(m.get("path", ""))).name for m in got["metadatas"]}
+    return {m["source_id"]: file_name(m) for m in all_records(chunks, ["metadatas"])["metadatas"]}
 
 
 def documents_held(chunks) -> dict[str, str]:
