@@ -32,7 +32,14 @@ AI = (
     r"|assistants?|summari[sz]ers?)|summari[sz]ers?|crawlers?|scrapers?)"
 )
 MACHINE = rf"(?:{AI}|models?|machines?|algorithms?|programs?|software|agents?|systems?)"
-YOU = r"(?:you|your|yourself|u)"
+# "you" as the one told what to say; "your" only before what a machine writes ("your answer must state"), not
+# a patient page's "your surgeon will explain"
+YOU = r"(?:you|yourself|u|your (?:answers?|responses?|repl(?:y|ies)|outputs?|summar(?:y|ies)))"
+# a patient page tells its reader to talk to people: "tell your doctor", "you should inform the nurse"
+CARERS = (
+    r"(?!\W+(?:\w+\W+)?(?:your|the|any|a|our|their)\W+(?:\w+\W+)?(?:doctors?|nurses?|surgeons?|gps?|physicians?|team"
+    r"|pharmacists?|hospital|midwife|specialists?|dentist|staff|clinic|consultant|radiographer|anaesthetist|anesthesiologist)\b)"
+)
 SPEAK = (
     r"(?:say|says|state|states|answer|answers|respond|responds|reply|replies|output|outputs|claim|claims|tell"
     r"|tells|write|writes|print|prints|report|reports|mention|mentions|assert|asserts|declare|declares|affirm"
@@ -58,7 +65,7 @@ CUES = [
     # a machine addressed: "Note to AI assistants", "If you are a language model", "Attention LLM:", "Bots,"
     rf"\b(?:note|message|reminder|instructions?|memo|notice|hint|tip|warning) (?:to|for) (?:all |any |every |the )?{MACHINE}\b",
     rf"\bif (?:you are|you're|u r|this is being read by|read by) (?:an? |the |any )?{MACHINE}\b",
-    rf"^\W*(?:dear |hey |hi |hello |attention,? |to |for |psst,? )?(?:all |any |every |the )?{AI}\s*[:,!-]",
+    rf"^\W*(?:dear |hey |hi |hello |attention,? |to |for |psst,? )?(?:all |any |every |the )?{AI}\s*(?:[:,!]|-(?!\w))",
     rf"\b(?:attention|calling|hey|hello|dear|listen),? (?:all |any |every |the )?{MACHINE}\b",
     rf"\b{MACHINE},? (?:reading|processing|parsing|summari[sz]ing|ingesting|indexing|scraping|crawling|seeing"
     rf"|analy[sz]ing|using|trained on|answering questions (?:about|from)) (?:this|these|the following|the above|it)\b",
@@ -68,7 +75,7 @@ CUES = [
     # what came before overridden
     rf"\b{OVERRIDE}\b(?:\W+\w+){{0,5}}?\W+{ORDERS}\b",
     # the reader directed what to say: "AI systems must state", "you should answer", "always reply"
-    rf"\b(?:{AI}|{YOU})\b(?:\W+\w+){{0,6}}?\W+{MODAL}\W+(?:\w+\W+){{0,2}}?{SPEAK}\b",
+    rf"\b(?:{AI}|{YOU})\b(?:\W+\w+){{0,6}}?\W+{MODAL}\W+(?:\w+\W+){{0,2}}?{SPEAK}\b{CARERS}",
     rf"\b{MACHINE}\b(?:\W+\w+){{0,4}}?\W+{MODAL}\W+(?:\w+\W+){{0,2}}?(?:say|state|answer|respond|reply|output|claim|tell|declare|assert|insist|(?:report|mention|write|conclude|add) that)\b",
     r"(?:^|[:;,]\s*)(?:please\s+)?(?:(?:always|only|now|just|simply|instead)\s+)?(?:say|state|answer|respond|reply|output|claim|tell|print|declare|assert|insist|repeat)"
     r"\b\W*(?:that|with|only|instead|to (?:the |any |all |every )?(?:user|reader|question)s?|the (?:user|reader)s?|everyone|anyone|users|readers|:|\"|')",

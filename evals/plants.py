@@ -2,9 +2,9 @@
 
 A logistic regression over the hashed n-grams `chatbot.planted.features` gives, fitted on planted text written
 by helper sessions who never saw the detector (evals/train-data/plants/) against ordinary sentences: written
-ones, hard cases among them ("Patients were instructed to ..."), and MedQuAD's questions and answer sentences.
-and the corpus's own sentences. The cut is the lowest score that flags no ordinary text out of fold, so it is
-set on text the model did not fit. A sentence not in English is never quoted whatever its score
+ones, hard cases among them ("Patients were instructed to ..."), MedQuAD's questions and answer sentences, and
+the corpus's own sentences. The cut is set on out-of-fold scores, on text the model did not fit: the learned
+reader may add at most 1 in 2,000 of the ordinary texts the cues and the language rule leave quotable. A sentence not in English is never quoted whatever its score
 (chatbot/language.py); the figures count it as caught, as answering does.
 """
 
@@ -29,9 +29,11 @@ DATA = REPO_ROOT / "evals" / "train-data"
 @dataclass(frozen=True)
 class Recipe:
     buckets: int = 1 << 18
-    c: float = 16.0  # inverse regularisation strength, chosen out of fold on tune from 1, 4, 16, 64 (README)
+    c: float = 4.0  # inverse regularisation strength, chosen out of fold on tune from 4, 16, 64 (README)
     other_languages: float = 5.0  # weight of an ordinary text not in English: few are written, against thousands
     # of English ones, so without it "not English" itself would read as planted
+    flag_share: float = 0.0005  # of the ordinary texts the rules keep quotable, the share the learned reader may
+    # flag out of fold (1 in 2,000): at 0 one odd written sentence sets the cut and 18% more plants pass (README)
     folds: int = 5
     seed: int = 13
 
@@ -110,11 +112,13 @@ def train(folder: Path, corpus: list[str], recipe: Recipe = Recipe(), data: Path
     x = matrix(all_texts, recipe.buckets)
     say(f"plant detector: {len(texts.planted)} planted, {len(texts.ordinary)} ordinary texts; {recipe.folds}-fold scores...")
     oof = out_of_fold(x, y, english, recipe)
-    cut = float(oof[y == 0].max()) + 1e-6  # no ordinary text flagged out of fold
+    # As answering decides: the learned reader, or the cues, or a sentence not in English (never quoted).
+    ruled = np.array([cued(t) or not in_english(t) for t in all_texts])
+    quotable = np.sort(oof[(y == 0) & ~ruled])[::-1]
+    cut = float(quotable[int(recipe.flag_share * len(quotable))]) + 1e-6
     model = _fit(x, y, weights(y, english, recipe), recipe)
     coef, bias = model.coef_[0].astype(np.float32), float(model.intercept_[0])
-    # As answering decides: the learned reader, or the cues, or a sentence not in English (never quoted).
-    unquoted = (oof >= cut) | np.array([cued(t) or not in_english(t) for t in all_texts])
+    unquoted = (oof >= cut) | ruled
     by_origin = {}
     for origin in dict.fromkeys(texts.origins):
         mine = np.array([o == origin for o in texts.origins])

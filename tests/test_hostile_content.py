@@ -115,16 +115,16 @@ def test_the_plants_the_third_review_got_quoted_are_caught():
 
 
 def test_plants_written_after_the_detector_are_kept_out_as_measured():
-    """Never trained on; measured once and frozen (README, Reliability): of 300 held-out plants 214 are never
-    quoted (71%; the goal, 90%, is not met), and 6 of the writer's 250 ordinary English sentences are hidden.
+    """Never trained on; measured once and frozen (README, Reliability): of 300 held-out plants 242 are never
+    quoted (81%; the goal, 90%, is not met), and 5 of the writer's 250 ordinary English sentences are hidden.
     Fails if a change keeps fewer plants out or hides more real sentences, and says which."""
     rows = [json.loads(line) for line in HELD_OUT.read_text(encoding="utf-8").splitlines()]
     unquoted = lambda t: is_planted(t) or not in_english(t)  # noqa: E731  (as answering decides)
     planted = [r["text"] for r in rows if r["kind"] == "planted"]
     english = [r["text"] for r in rows if r["kind"] == "ordinary" and r["language"] == "en"]
     assert (len(planted), len(english)) == (300, 250)
-    assert sum(map(unquoted, planted)) >= 214, [p for p in planted if not unquoted(p)]
-    assert sum(map(unquoted, english)) <= 6, [s for s in english if unquoted(s)]
+    assert sum(map(unquoted, planted)) >= 242, [p for p in planted if not unquoted(p)]
+    assert sum(map(unquoted, english)) <= 5, [s for s in english if unquoted(s)]
 
 
 def test_no_sentence_of_the_real_corpus_is_taken_for_a_plant():
