@@ -31,7 +31,7 @@ HEADERS = [
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # RFC 9110 Host: a bracketed IPv6 address or a plain name, then an optional numeric port, and nothing else
 # ('localhost:7871@evil.example' is not a host name with a port).
-HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9.-]+))(?::[0-9]{1,5})?")
+HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")  # '_': container names
 
 
 @dataclass
@@ -157,7 +157,7 @@ async def _refuse(scope, send, status: int, text: str, retry_after: float = 0) -
 def allowed_hosts(chat_host: str, extra: list[str]) -> set[str]:
     """The loopback names, the address the chat listens on (unless it is a wildcard), and the configured names."""
     own = set() if chat_host in ("0.0.0.0", "::", "") else {_hostname(chat_host) or chat_host.lower()}  # or bare IPv6
-    return LOOPBACK | own | {_hostname(h) for h in extra}
+    return LOOPBACK | own | {name for name in map(_hostname, extra) if name}  # never '', what a malformed Host gives
 
 
 class BoundedH11(H11Protocol):

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from ivl.guard import Guard, LoginThrottle
+from ivl.guard import Guard, LoginThrottle, allowed_hosts
 
 PASSWORD = b"username=ana&password=right-horse-battery"
 
@@ -93,3 +93,8 @@ def test_a_response_that_fails_after_it_began_is_one_log_line_and_ends_cleanly(c
     assert status == 200 and body == b"data: {}\n\n"
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "/gradio_api/queue/data" in err and "RuntimeError" in err
+
+
+def test_a_malformed_allowed_host_name_never_lets_a_malformed_host_through():
+    allowed = allowed_hosts("::1", ["chat.example.org:7860", "bad host!", "my_service"])
+    assert {"::1", "chat.example.org", "my_service"} <= allowed and "" not in allowed
