@@ -1,5 +1,5 @@
 """A chat that stays as fast and as small after use as when it started (issue 24, item 16): a few clients keep
-one conversation each going for rounds of five seconds; the last round answers about as many questions as the first,
+one conversation each going for rounds of four seconds; the last round answers about as many questions as the first,
 and the server's memory stops growing once conversations reach IVL_CHAT_MAX_TURNS."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from chatbot.answerer import Answerer
 from ivl.ui import serve
 from tests.conftest import free_port
 
-CLIENTS, ROUNDS, SECONDS, TURNS = 3, 3, 5, 20
+CLIENTS, ROUNDS, SECONDS, TURNS = 3, 3, 4, 20
 QUESTIONS = ["How is IVL treated?", "What is the recurrence rate after myomectomy?", "What are the symptoms of IVL?"]
 
 
