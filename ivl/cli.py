@@ -301,6 +301,11 @@ def _port_free(host: str, port: int) -> None:
     import socket
 
     try:
+        socket.getaddrinfo(host, port)
+    except socket.gaierror:  # create_server would say only "Unknown error -2"
+        _fail(f"cannot resolve the host name {host!r}; set IVL_CHAT_HOST (or --host) to an address such as 127.0.0.1 "
+              "or 0.0.0.0, or a name this machine resolves")  # fmt: skip
+    try:
         with socket.create_server((host, port)):
             pass
     except OSError as err:

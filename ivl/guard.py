@@ -3,16 +3,21 @@
 Written by hand because Gradio has no setting for any of it: it serves any Host header (DNS rebinding lets a
 web page reach a local chat), sends no CSP or framing headers, accepts uploads the app never uses (any page can
 POST one cross-site), takes request bodies of any size, and lets a client try passwords as fast as it likes.
+Below the app, `BoundedH11` and `LimitedUvicorn` cap what uvicorn holds per connection (see their docstrings).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADERS = [
     (b"content-security-policy", b"default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
@@ -24,6 +29,9 @@ HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]  # fmt: skip
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# RFC 9110 Host: a bracketed IPv6 address or a plain name, then an optional numeric port, and nothing else
+# ('localhost:7871@evil.example' is not a host name with a port).
+HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::[0-9]{1,5})?")  # '_': container names
 
 
 @dataclass
@@ -36,18 +44,19 @@ class LoginThrottle:
     failures: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def wait(self, client: str, now: float | None = None) -> float:
-        """Seconds `client` must wait before trying again; 0 when it may try now."""
+    def attempt(self, client: str, now: float | None = None) -> float:
+        """Count a login from `client` as failed before its password is checked (`succeeded` takes it back), so
+        a burst of concurrent logins gets no more checks than `attempts`. Returns 0 when it may be checked, else
+        the seconds `client` must wait (and the login is not counted)."""
         now = time.monotonic() if now is None else now
         with self.lock:
             recent = self.failures[client]
             while recent and now - recent[0] > self.window:
                 recent.popleft()
-            return self.window - (now - recent[-1]) if len(recent) >= self.attempts else 0.0
-
-    def failed(self, client: str, now: float | None = None) -> None:
-        with self.lock:
-            self.failures[client].append(time.monotonic() if now is None else now)
+            if len(recent) >= self.attempts:
+                return self.window - (now - recent[-1])
+            recent.append(now)
+            return 0.0
 
     def succeeded(self, client: str) -> None:
         with self.lock:
@@ -67,7 +76,10 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
+        raw = scope.get("headers") or []
+        headers = dict(raw)
+        if sum(name == b"host" for name, _ in raw) > 1:  # Gradio reads the first, a check of the last is no check
+            return await _refuse(scope, send, 400, "A request names one Host; this one named several.")
         host = _hostname(headers.get(b"host", b"").decode("latin-1"))
         if host not in self.allowed_hosts:
             return await _refuse(scope, send, 400, f"Host {host or '(none)'!r} is not served here; see IVL_CHAT_ALLOWED_HOSTS.")
@@ -85,10 +97,10 @@ class Guard:
             return await _refuse(scope, send, 413, too_large)
         client = (scope.get("client") or ("?", 0))[0]
         login = method == "POST" and path.rstrip("/").endswith("/login")
-        if login and (wait := self.throttle.wait(client)) > 0:
+        if login and (wait := self.throttle.attempt(client)) > 0:
             return await _refuse(scope, send, 429, f"Too many failed logins; try again in {wait:.0f} s.", retry_after=wait)
 
-        received, refused = 0, False
+        received, refused, started, finished = 0, False, False, False
 
         async def bounded_receive():
             """A body without a (truthful) Content-Length is cut off as it grows: refused, and the app is told
@@ -102,23 +114,33 @@ class Guard:
             return {"type": "http.disconnect"} if refused else message
 
         async def guarded_send(message):
+            nonlocal started, finished
             if refused:
                 return
             if message["type"] == "http.response.start":
+                started = True
                 message = dict(message, headers=[*message.get("headers", []), *HEADERS])
-                if login:
-                    (self.throttle.succeeded if message["status"] < 400 else self.throttle.failed)(client)
+                if login and message["status"] < 400:
+                    self.throttle.succeeded(client)
+            finished = message["type"] == "http.response.body" and not message.get("more_body", False)
             await send(message)
 
-        await self.app(scope, bounded_receive, guarded_send)
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except Exception as err:
+            if not started:
+                raise
+            # Too late for an error page; uvicorn would log the whole traceback (78 lines for a stream asked for
+            # an unknown session, which any client can do). One line, the response ended cleanly.
+            print(f"ivl chat: {method} {path} failed after its response began ({type(err).__name__})", file=sys.stderr)
+            if not finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _hostname(host: str) -> str:
-    """'[::1]:7860' -> '::1', 'Example.org:80' -> 'example.org'."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    """'[::1]:7860' -> '::1', 'Example.org:80' -> 'example.org', 'localhost:7871@evil.example' -> ''."""
+    match = HOST.fullmatch(host.strip().lower())
+    return (match["v6"] or match["name"]) if match else ""
 
 
 async def _refuse(scope, send, status: int, text: str, retry_after: float = 0) -> None:
@@ -134,8 +156,61 @@ async def _refuse(scope, send, status: int, text: str, retry_after: float = 0) -
 
 def allowed_hosts(chat_host: str, extra: list[str]) -> set[str]:
     """The loopback names, the address the chat listens on (unless it is a wildcard), and the configured names."""
-    own = set() if chat_host in ("0.0.0.0", "::", "") else {_hostname(chat_host)}
-    return LOOPBACK | own | {_hostname(h) for h in extra}
+    own = set() if chat_host in ("0.0.0.0", "::", "") else {_hostname(chat_host) or chat_host.lower()}  # or bare IPv6
+    return LOOPBACK | own | {name for name in map(_hostname, extra) if name}  # never '', what a malformed Host gives
+
+
+class BoundedH11(H11Protocol):
+    """uvicorn's h11 protocol (h11 honours `h11_max_incomplete_event_size`, httptools takes any header size) with
+    the two limits uvicorn lacks: a connection beyond `limit_concurrency` is answered 503 and closed at once
+    (uvicorn refuses only a complete request, so each half-open one held a file descriptor), and a connection
+    whose request head has not arrived `timeout_keep_alive` seconds after it opened (or after its last response)
+    is closed (uvicorn's own timer starts only after a response, and any byte resets it)."""
+
+    def connection_made(self, transport) -> None:
+        full = len(self.connections) >= self.config.limit_concurrency
+        super().connection_made(transport)
+        if full:
+            transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            transport.close()
+            return
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_head()
+
+    def _await_head(self) -> None:
+        self.loop.call_later(self.config.timeout_keep_alive, self._head_overdue, self.cycle)
+
+    def _head_overdue(self, waiting_after) -> None:
+        idle = self.cycle is waiting_after and self.transport.get_protocol() is self  # not since upgraded to a websocket
+        if idle and not self.transport.is_closing():
+            self.transport.close()
+
+
+class LimitedUvicorn:
+    """Stands in for the `uvicorn` module inside gradio.http_server, whose `start_server` builds uvicorn's Config
+    with no way to pass limits (Gradio 6): the same Config with the limits added."""
+
+    def __init__(self, **limits):
+        self.limits = limits
+
+    def Config(self, **kwargs) -> uvicorn.Config:  # noqa: N802 -- the name gradio calls
+        return uvicorn.Config(**kwargs, **self.limits)
+
+    def __getattr__(self, name):
+        return getattr(uvicorn, name)
+
+
+def limit_connections(max_header: int, max_connections: int, idle: int) -> None:
+    """The next Gradio launch serves with bounded headers, connections and idle time (see BoundedH11)."""
+    import gradio.http_server
+
+    gradio.http_server.uvicorn = LimitedUvicorn(
+        http=BoundedH11, h11_max_incomplete_event_size=max_header, limit_concurrency=max_connections,
+        timeout_keep_alive=idle,
+    )  # fmt: skip
 
 
 class OneLineTracebacks:

@@ -31,7 +31,30 @@ class Settings(AnswerSettings):
     chat_login_window: float = Field(
         60, gt=0, le=86_400, description="Seconds a failed login counts for, and that a throttled address waits."
     )
-    feedback: bool = Field(True, description="Offer thumbs up/down and append them to DATA_DIR/feedback.jsonl.")
+    chat_max_header_kb: int = Field(
+        16, ge=1, le=1024, description="Largest request head (request line and headers) the chat reads, in KB."
+    )
+    chat_max_connections: int = Field(
+        200, ge=4, le=100_000, description="Open connections the chat holds at once; more are answered 503 and closed "
+        "(each browser tab holds a few)."
+    )
+    chat_idle_seconds: int = Field(
+        10, ge=1, le=3600, description="Seconds a connection may wait for its request to arrive, or idle between "
+        "requests, before it is closed."
+    )
+    chat_max_turns: int = Field(
+        50, ge=1, le=10_000, description="Turns one conversation keeps (and shows); older ones are dropped, so a "
+        "long conversation costs no more per question than a short one."
+    )
+    chat_sessions: int = Field(
+        1000, ge=1, le=1_000_000, description="Conversations kept in memory at once; the least recently used is "
+        "forgotten beyond that."
+    )
+    feedback: bool = Field(True, description="Offer thumbs up/down and save them in DATA_DIR/feedback.jsonl.")
+    feedback_max_mb: float = Field(
+        20, gt=0, le=100_000, description="Largest DATA_DIR/feedback.jsonl may grow, in MB; beyond it feedback is "
+        "refused (and says so) until the file is moved away."
+    )
 
     @field_validator("chat_auth")
     @classmethod

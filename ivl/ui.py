@@ -9,6 +9,7 @@ follow-ups also use. Rendering is in ivl/render.py, the clean Markdown for copy 
 import json
 import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -20,7 +21,7 @@ from chatbot.render import escape_markdown
 from chatbot.service import AnswerService
 from ingest.loaders import load
 from ivl.export import conversation_markdown
-from ivl.guard import Guard, LoginThrottle, allowed_hosts, quiet_request_errors
+from ivl.guard import Guard, LoginThrottle, allowed_hosts, limit_connections, quiet_request_errors
 from ivl.render import CLINICIAN, STUDENT, render_answer, render_section, section_at
 from ivl.settings import Settings
 from ivl.study import StudyItem, missed_facts, study_items
@@ -46,6 +47,7 @@ PAGE = files("ivl").joinpath("page")
 THANKS = "Thanks: your feedback was saved."
 ASK_COMMENT = "Feedback saved. What was wrong? You can say below the conversation (optional)."
 THANKS_COMMENT = "Thanks: your feedback and comment were saved."
+FULL = "Feedback not saved: this chat's feedback file is full (whoever runs it can move it away or raise IVL_FEEDBACK_MAX_MB)."
 DOWNLOAD_JS = """(text) => {
   const link = document.createElement("a");
   link.href = URL.createObjectURL(new Blob([text], { type: "text/markdown" }));
@@ -57,24 +59,50 @@ DOWNLOAD_JS = """(text) => {
 
 
 class FeedbackLog:
-    """Thumbs up/down (and an optional comment) appended to a JSONL file; the only place a question is written."""
+    """Thumbs up/down (and an optional comment) in a JSONL file, the only place a question is written. One record
+    per answer shown (its turn id): a new verdict or a comment replaces the record, the same click replayed writes
+    nothing, and the file stops growing at `max_bytes`, so no client can fill the disk."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_bytes: int):
         self.path = path
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        self._saved: dict[str, tuple[str, str]] | None = None  # turn id -> (verdict, comment), read once
 
-    def add(self, answer: dict, verdict: str, comment: str = "") -> None:
+    def add(self, turn: str, answer: dict, verdict: str, comment: str = "") -> bool:
+        """Save the record for `turn`; False when the file is full."""
         record = {
+            "turn": turn,
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "verdict": verdict,
             "question": answer["question"],
             "answer": answer["answer"],
             "citations": answer["citations"],
         } | ({"comment": comment} if comment else {})
+        line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
+            if self._saved is None:
+                self._saved = {r.get("turn", ""): (r["verdict"], r.get("comment", "")) for r in self._records()}
+            if self._saved.get(turn) == (verdict, comment):
+                return True
+            size = self.path.stat().st_size if self.path.exists() else 0
+            if size + len(line.encode()) > self.max_bytes:
+                return False
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if turn in self._saved:  # rewritten without the old record; a crash mid-write leaves the old file whole
+                kept = [json.dumps(r, ensure_ascii=False) + "\n" for r in self._records() if r.get("turn") != turn]
+                partial = self.path.with_suffix(".partial")
+                partial.write_text("".join(kept) + line, encoding="utf-8")
+                partial.replace(self.path)
+            else:
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(line)
+            self._saved[turn] = (verdict, comment)
+        return True
+
+    def _records(self) -> list[dict]:
+        text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 class Passages:
@@ -143,15 +171,22 @@ class Handlers:
                     yield shown + [_msg("user", escape_markdown(message[:2000])), _msg("assistant", progress)], "", session
                     continue
                 session["questions"].append(step.question)
-                session["turns"].append(_turn(step.question, answer=step.model_dump()))
+                self._add(session, _turn(step.question, answer=step.model_dump()))
                 yield self.show(session, view), "", session
         except QuestionError as err:
-            session["turns"].append(_turn(message[:200], message=str(err)))
+            self._add(session, _turn(message[:200], message=str(err)))
             yield self.show(session, view), "", session
         except Exception as err:  # noqa: BLE001 -- a failing index must not crash the page; say what happened
             reason = str(err) if isinstance(err, UserError) else "knowledge base unavailable; try again in a moment"
-            session["turns"].append(_turn(message[:2000], message=reason[:1].upper() + reason[1:]))
+            self._add(session, _turn(message[:2000], message=reason[:1].upper() + reason[1:]))
             yield self.show(session, view), message, session
+
+    def _add(self, session: dict, turn: dict) -> None:
+        """Keep the last IVL_CHAT_MAX_TURNS turns (and questions for follow-ups): a conversation's memory, and the
+        time and size of each redraw, stay bounded however long it runs."""
+        keep = self.settings.chat_max_turns
+        session["turns"] = [*session["turns"], turn][-keep:]
+        session["questions"] = session["questions"][-keep:]
 
     def record_feedback(self, index, liked: bool | None, session: dict, view: str) -> tuple[list, dict, bool]:
         """Save a thumbs up/down and confirm it on the answer itself, just above the thumbs. Returns the redrawn
@@ -161,20 +196,20 @@ class Handlers:
         turn = turns[position // 2] if isinstance(position, int) and 0 <= position // 2 < len(turns) else None
         if self.feedback is None or turn is None or turn["answer"] is None:
             return self.show(session, view), session, False
-        self.feedback.add(turn["answer"], "up" if liked else "down")
-        turns[position // 2] = turn | {"feedback": THANKS if liked else ASK_COMMENT}
-        session = session | {"turns": turns, "commenting": None if liked else position // 2}
-        return self.show(session, view), session, not liked
+        saved = self.feedback.add(turn["id"], turn["answer"], "up" if liked else "down")
+        turns[position // 2] = turn | {"feedback": (THANKS if liked else ASK_COMMENT) if saved else FULL}
+        session = session | {"turns": turns, "commenting": turn["id"] if saved and not liked else None}
+        return self.show(session, view), session, saved and not liked
 
     def record_comment(self, comment: str, session: dict, view: str) -> tuple[list, dict]:
         """The optional comment after a thumbs-down, saved with the answer it is about."""
-        at = session.get("commenting")
-        comment = (comment or "").strip()[: self.settings.max_question_chars]
-        if self.feedback is None or at is None or not comment or at >= len(session["turns"]):
-            return self.show(session, view), session
         turns = list(session["turns"])
-        self.feedback.add(turns[at]["answer"], "down", comment)
-        turns[at] = turns[at] | {"feedback": THANKS_COMMENT}
+        at = next((i for i, t in enumerate(turns) if t["id"] == session.get("commenting")), None)
+        comment = (comment or "").strip()[: self.settings.max_question_chars]
+        if self.feedback is None or at is None or not comment:
+            return self.show(session, view), session
+        saved = self.feedback.add(turns[at]["id"], turns[at]["answer"], "down", comment)
+        turns[at] = turns[at] | {"feedback": THANKS_COMMENT if saved else FULL}
         session = session | {"turns": turns, "commenting": None}
         return self.show(session, view), session
 
@@ -210,7 +245,8 @@ def _msg(role: str, content: str) -> dict:
 
 
 def _turn(question: str, answer: dict | None = None, message: str | None = None) -> dict:
-    return {"question": question, "answer": answer, "message": message, "feedback": ""}
+    """One question and what came of it; `id` names it in feedback.jsonl (its place shifts as old turns go)."""
+    return {"id": uuid.uuid4().hex, "question": question, "answer": answer, "message": message, "feedback": ""}
 
 
 def source_documents(answerer) -> list:
@@ -242,7 +278,7 @@ def build_app(answerer, settings: Settings):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr  # lazy: set analytics off first; and only the chat needs gradio
 
-    feedback = FeedbackLog(settings.data_dir / "feedback.jsonl") if settings.feedback else None
+    feedback = FeedbackLog(settings.data_dir / "feedback.jsonl", int(settings.feedback_max_mb * 2**20)) if settings.feedback else None
     handlers = Handlers(answerer, settings, feedback=feedback)
     docs = source_documents(answerer)
     by_title = {d.title: d for d in docs}
@@ -353,6 +389,7 @@ def serve(answerer, settings: Settings, **kwargs):
     demo.queue(default_concurrency_limit=settings.chat_concurrency, max_size=settings.chat_queue_size)
     auth = tuple(settings.chat_auth.get_secret_value().split(":", 1)) if settings.chat_auth else None
     quiet_request_errors()
+    limit_connections(settings.chat_max_header_kb * 1024, settings.chat_max_connections, settings.chat_idle_seconds)
     guard = Middleware(
         Guard,
         allowed_hosts=allowed_hosts(settings.chat_host, [h for h in settings.chat_allowed_hosts.split(",") if h.strip()]),
@@ -366,6 +403,7 @@ def serve(answerer, settings: Settings, **kwargs):
         server_port=settings.chat_port,
         share=False,
         auth=auth,
+        state_session_capacity=settings.chat_sessions,
         theme=theme(),
         css=PAGE.joinpath("chat.css").read_text(encoding="utf-8"),
         js=PAGE.joinpath("chat.js").read_text(encoding="utf-8"),

@@ -19,7 +19,7 @@ def answerer(built_index, embeddings):
 
 @pytest.fixture
 def handlers(answerer, tmp_path):
-    return Handlers(answerer, load_settings(data_dir=tmp_path), feedback=FeedbackLog(tmp_path / "feedback.jsonl"))
+    return Handlers(answerer, load_settings(data_dir=tmp_path), feedback=FeedbackLog(tmp_path / "feedback.jsonl", 2**20))
 
 
 def ask(handlers, question, session=None, view=CLINICIAN, history=None):
@@ -145,15 +145,50 @@ def test_feedback_is_confirmed_on_the_answer_and_a_comment_follows_a_thumbs_down
     history, _, session = ask(handlers, "How is IVL treated?")
     shown, session, comment = handlers.record_feedback(len(history) - 1, True, session, CLINICIAN)
     assert not comment and "Thanks: your feedback was saved." in shown[-1]["content"]
-    again = Handlers(handlers.answerer, handlers.settings, feedback=FeedbackLog(tmp_path / "feedback.jsonl"))
+    again = Handlers(handlers.answerer, handlers.settings, feedback=FeedbackLog(tmp_path / "feedback.jsonl", 2**20))
     shown, session, comment = again.record_feedback([len(history) - 1], False, session, CLINICIAN)
     assert comment and "What was wrong?" in shown[-1]["content"]
     shown, session = again.record_comment("cites the wrong year", session, CLINICIAN)
     assert "feedback and comment were saved" in shown[-1]["content"]
     lines = [json.loads(line) for line in (tmp_path / "feedback.jsonl").read_text().splitlines()]
-    assert [entry["verdict"] for entry in lines] == ["up", "down", "down"]
+    assert [entry["verdict"] for entry in lines] == ["down"]  # one record per answer: the latest verdict
     assert lines[-1]["comment"] == "cites the wrong year"
-    assert {"question", "answer", "citations", "verdict", "time"} <= lines[0].keys()
+    assert {"turn", "question", "answer", "citations", "verdict", "time"} <= lines[0].keys()
+
+
+def test_replayed_feedback_keeps_one_record_per_answer_and_a_full_file_says_so(answerer, tmp_path):
+    """A thumbs-down replayed by a client wrote 13 MB in 30 s; now it replaces its record, and the file has a cap."""
+    path = tmp_path / "feedback.jsonl"
+    handlers = Handlers(answerer, load_settings(data_dir=tmp_path), feedback=FeedbackLog(path, 6000))
+    history, _, session = ask(handlers, "How is IVL treated?")
+    for i in range(300):
+        handlers.record_feedback(len(history) - 1, i % 3 == 0, session, CLINICIAN)
+    *_, (history, _, session) = handlers.respond("What is the recurrence rate after myomectomy?", [], CLINICIAN, session)
+    shown, session, _ = handlers.record_feedback(len(history) - 1, False, session, CLINICIAN)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["question"] for r in records] == ["How is IVL treated?", "What is the recurrence rate after myomectomy?"]
+    size = path.stat().st_size
+    handlers.record_feedback(len(history) - 1, False, session, CLINICIAN)  # the same click again writes nothing
+    assert path.stat().st_size == size
+
+    *_, (history, _, session) = handlers.respond("What are the symptoms of IVL?", [], CLINICIAN, session)
+    shown, session, comment = handlers.record_feedback(len(history) - 1, False, session, CLINICIAN)
+    assert "feedback file is full" in shown[-1]["content"] and not comment
+    assert path.stat().st_size == size <= 6000
+
+
+def test_a_long_conversation_keeps_its_last_turns_only(answerer, tmp_path):
+    """1,294 turns took 0.67 s a turn and a 4.9 MB response; the turns kept are bounded by IVL_CHAT_MAX_TURNS."""
+    feedback = FeedbackLog(tmp_path / "feedback.jsonl", 2**20)
+    handlers = Handlers(answerer, load_settings(data_dir=tmp_path, chat_max_turns=4), feedback=feedback)
+    session = Handlers.new_session()
+    for i in range(12):
+        history, _, session = ask(handlers, f"How is IVL treated? ({i})", session)
+    assert len(session["turns"]) == 4 and len(session["questions"]) <= 4 and len(history) == 8
+    assert history[-2]["content"].endswith("(11)") and "(8)" in history[0]["content"]
+    shown, session, _ = handlers.record_feedback(len(history) - 1, True, session, CLINICIAN)
+    assert "Thanks" in shown[-1]["content"]  # feedback still finds the answer it is about
+    assert json.loads((tmp_path / "feedback.jsonl").read_text())["question"] == "How is IVL treated? (11)"
 
 
 def test_no_question_is_written_without_feedback(answerer, tmp_path):
