@@ -11,6 +11,7 @@ from collections import Counter, OrderedDict
 import numpy as np
 from langchain_core.documents import Document
 
+from chatbot.language import in_english
 from chatbot.models import coverage
 from chatbot.named import SourceNames
 from chatbot.nearest import Nearest
@@ -131,7 +132,7 @@ class IndexView:
         the index's vector file (Chroma for a server index) and the text from the chunk holding it: reading each
         sentence's text and metadata from Chroma as well cost 2 ms a question at 100x (measured).
         Stems are None for a sentence never to quote: a planted instruction is neither a claim nor a passage
-        for a model, and an announcement ("the following lessons can be drawn") is true but answers nothing."""
+        for a model, a sentence not in English is one no check here can read, and an announcement ("the following lessons can be drawn") is true but answers nothing."""
         ids = list(spans)
         with self.rows_lock:
             out = {i: self.rows[i] for i in ids if i in self.rows}
@@ -147,7 +148,7 @@ class IndexView:
                 text = self.text_at(source_id, start, end)
                 if text is None:
                     continue  # no indexed chunk holds it: nothing to cite it by
-                quotable = not (self.lexicon.is_instruction(text) or self.lexicon.is_announcement(text))
+                quotable = not (self.lexicon.is_instruction(text) or self.lexicon.is_announcement(text) or not in_english(text))
                 terms = frozenset(self.lexicon.terms(text, expand=False)) if quotable else None
                 meta = {"source_id": source_id, "start": start, "end": end}
                 out[i] = (text, meta, np.asarray(vec, dtype=np.float32), terms)

@@ -17,6 +17,13 @@ def escape_markdown(text: str) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", squash(text))
 
 
+def readable(markdown: str) -> str:
+    """Escaped Markdown for pasting into notes: only the escapes that stop a link, image, emphasis, code, HTML or
+    strikethrough are kept ("\\~800" reads "~800"; "\\[x\\](https://evil)" stays text)."""
+    text = re.sub(r"\\([|#+-])", r"\1", markdown)
+    return re.sub(r"(?<!\\~)\\~(?!\\~)", "~", text)
+
+
 def render(claims: list[tuple[str, list[int]]], citations: dict[int, Citation], notices: list[str]) -> str:
     """claims: (text, citation numbers) in order; citations by number."""
     lines = [(escape_markdown(text), "".join(f"[{n}]" for n in cites), citations[cites[0]]) for text, cites in claims]

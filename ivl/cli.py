@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -237,6 +238,12 @@ def calibrate() -> None:
     typer.echo(json.dumps(result, indent=2))
 
 
+class Part(StrEnum):
+    all = "all"
+    matcher = "matcher"
+    plants = "plants"
+
+
 @app.command()
 @user_errors
 def train(
@@ -244,21 +251,26 @@ def train(
     leave_out: Annotated[str | None, typer.Option(help="Train without the questions about this source id (to measure how the matcher does on a document it never saw).", metavar="SOURCE_ID")] = None,
     epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the training pairs.")] = 2,
     medquad: Annotated[int, typer.Option(min=0, max=4000, help="General medical pairs from MedQuAD to train on (0: none).", metavar="N")] = 2000,
+    part: Annotated[Part, typer.Option(help="What to train: the matcher (minutes), the plant detector (seconds), or both.")] = Part.all,
 ) -> None:
-    """Fine-tune the bundled MiniLM into the question-to-sentence matcher (fixed seed; minutes on 2 cores), then
-    run `ivl ingest` and `ivl calibrate` to use it."""
-    from evals.train import Recipe
-    from evals.train import train as run
-
+    """Fine-tune the bundled MiniLM into the question-to-sentence matcher (fixed seed; minutes on 2 cores) and fit
+    the plant detector (ivl_index/data/plant-detector); after the matcher, run `ivl ingest` and `ivl calibrate`."""
     settings = load_settings()
-    metrics = run(settings.corpus_dir, out or _shipped_matcher(), Recipe(epochs=epochs, medquad=medquad), leave_out, say=lambda m: typer.echo(m, err=True))
+    say = lambda m: typer.echo(m, err=True)  # noqa: E731
+    metrics = {}
+    if part in (Part.all, Part.plants):
+        from evals.plants import train as fit_detector
+        from evals.trainset import Locator
+        from ivl_index.learned import DETECTOR
+
+        metrics["plant_detector"] = fit_detector(DETECTOR, [s.text for s in Locator(settings.corpus_dir).sentences], say=say)
+    if part in (Part.all, Part.matcher):
+        from evals.train import Recipe
+        from evals.train import train as run
+        from ivl_index.learned import SHIPPED
+
+        metrics["matcher"] = run(settings.corpus_dir, out or SHIPPED, Recipe(epochs=epochs, medquad=medquad), leave_out, say=say)
     typer.echo(json.dumps(metrics, indent=1))
-
-
-def _shipped_matcher() -> Path:
-    from ivl_index.learned import SHIPPED
-
-    return SHIPPED
 
 
 @app.command()

@@ -28,6 +28,10 @@ class IndexEmpty(UserError):
     """The index holds no document to answer from (every one was removed)."""
 
 
+class DetectorError(UserError):
+    """The plant detector's shipped weights are missing, damaged or of another version."""
+
+
 class ModelMismatch(UserError):
     """The index was built with another embedding model."""
 

@@ -1,5 +1,5 @@
 """The learned files, each with one writer and one reader here, and a format version: the question-to-sentence
-matcher (`ivl train`) and the calibration (`ivl calibrate`). A file of another version, or a damaged one, fails
+matcher and the plant detector (`ivl train`), and the calibration (`ivl calibrate`). A file of another version, or a damaged one, fails
 with one line naming the command that rebuilds it.
 
 The matcher's folder holds only what training changed in the bundled all-MiniLM-L6-v2 (every weight but the word-piece
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivl_index.errors import CalibrationMissing, EncoderError
+from ivl_index.errors import CalibrationMissing, DetectorError, EncoderError
 
 MATCHER_FORMAT = 1
 MATCHER = "ivl-matcher"  # the IVL_EMBEDDING_MODEL name of the shipped matcher
@@ -153,3 +153,42 @@ def check_calibration(data, path: Path) -> None:
             raise ValueError("a threshold is not a finite number")
     except (KeyError, TypeError, ValueError) as err:
         raise CalibrationMissing(f"{path} is damaged ({err}); {REFIT}") from None
+
+
+# -- the plant detector -------------------------------------------------------------------------------------
+
+DETECTOR_FORMAT = 1
+DETECTOR = Path(__file__).resolve().parent / "data" / "plant-detector"
+RETRAIN = "run `ivl train --part plants` to rebuild it"
+
+
+def write_detector(folder: Path, weights: np.ndarray, manifest: dict) -> None:
+    """The detector's weights (float16, one per hashed feature) and its manifest (format, bias, cut, buckets,
+    data hash, seed, metrics), checked as the reader will, then put in place whole."""
+    work = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    np.save(work / "weights.npy", np.ascontiguousarray(weights, dtype=np.float16))
+    manifest = {"format": DETECTOR_FORMAT, **manifest, "weights_sha256": file_hash(work / "weights.npy")}
+    (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    read_detector(work)
+    shutil.rmtree(folder, ignore_errors=True)
+    work.rename(folder)
+
+
+def read_detector(folder: Path = DETECTOR) -> tuple[np.ndarray, dict]:
+    """(weights as float32, manifest), or one line naming the command that rebuilds them: damaged weights would
+    let planted text through, or hide real sentences, with no other sign."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != DETECTOR_FORMAT:
+            raise DetectorError(f"the plant detector in {folder} is of another format than this version reads; {RETRAIN}")
+        if file_hash(folder / "weights.npy") != manifest.get("weights_sha256"):
+            raise ValueError("weights do not match the manifest")
+        weights = np.load(folder / "weights.npy", allow_pickle=False).astype(np.float32)
+        numbers = [manifest["bias"], manifest["cut"]]
+        if weights.shape != (manifest["buckets"],) or not np.isfinite(weights).all() or not np.isfinite(numbers).all():
+            raise ValueError("weights, bias or cut are not finite numbers of the stated shape")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DetectorError(f"the plant detector in {folder} is missing or damaged ({err}); {RETRAIN}") from None
+    return weights, manifest
