@@ -182,7 +182,7 @@ def _html(path: Path, max_sentences: int) -> SourceDocument:
     from bs4 import BeautifulSoup  # lazy: only HTML files need it
 
     raw = _read_text(path)
-    elements = len(re.findall(r"<[A-Za-z]", raw))
+    elements = sum(1 for _ in re.finditer(r"<[A-Za-z]", raw))
     if elements > HTML_ELEMENTS_PER_SENTENCE * max_sentences:
         raise IngestError(
             f"{path}: {elements:,} HTML elements, more than one document may hold ({HTML_ELEMENTS_PER_SENTENCE} "
