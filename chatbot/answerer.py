@@ -13,6 +13,7 @@ the bench use: `answer`, `stream`, `retrieve`, `chunks`, `clear_cache`, and `enc
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -39,7 +40,21 @@ from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import KnowledgeBaseUnavailable, UserError
 
 RELATED = 3  # closest passages offered under an abstention
+# Said, as a refusal, to a question written mostly in another script: searching English sentences with Arabic or
+# Chinese words found unrelated passages, or abstained without saying why.
+ENGLISH_ONLY = (
+    "The sources here are in English, and I can only search English text. Please ask your question in English, "
+    "e.g. “How is IVL treated?”"
+)
 ELLIPTICAL_WORDS = 5  # content words up to which a question may lean on the one before (every tune follow-up does)
+
+
+def in_another_script(question: str) -> bool:
+    """True when at least half the question's letters are outside the Latin alphabet ("ما هو IVL؟", "IVL是什么");
+    a Greek letter or two in an English question ("β-hCG") leaves it English."""
+    letters = [ch for ch in question if ch.isalpha()]
+    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+    return len(letters) - latin >= max(latin, 1)
 
 
 def related(ranked: list[Candidate]) -> list[Related]:
@@ -109,6 +124,8 @@ class Answerer:
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
         started = time.perf_counter()
+        if isinstance(question, str) and in_another_script(question):
+            return Answer(question=question, answer=ENGLISH_ONLY, abstained=True)
         c = self.consider(question, history)
         q = c.retrieval.question
         if c.abstains:

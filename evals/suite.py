@@ -236,6 +236,25 @@ def newly_failing(results: dict, baseline: dict) -> list[str]:
     return [q["id"] for q in now if q["split"] == GATED and before.get(q["id"]) and not q["passed"]]
 
 
+def read_baseline(path: Path) -> dict:
+    """An earlier results.json, checked for what the gate compares before any work is done: a file of another
+    shape ({"variants": {}}) ended a 48 s run in a KeyError."""
+    try:
+        baseline = json.loads(path.read_text(encoding="utf-8"))
+        gated(baseline).keys()
+        newly_failing({"variants": {PRODUCT: {"questions": []}}}, baseline)
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read baseline {path}: {getattr(err, 'strerror', None) or err}") from None
+    except ValueError as err:
+        raise UserError(f"baseline {path} is not JSON ({err}); give a results.json written by `ivl eval`") from None
+    except (KeyError, TypeError, AttributeError):
+        raise UserError(
+            f"baseline {path} is not a results.json written by `ivl eval` (no {PRODUCT!r} figures on the "
+            f"{GATED!r} split, or no per-question results); give one, or leave out --baseline"
+        ) from None
+    return baseline
+
+
 def deltas(results: dict, baseline: dict) -> dict[str, tuple[float, float]]:
     now, old = gated(results), gated(baseline)
     return {k: (old[k], now[k]) for k in now if k in old and isinstance(now[k], (int, float))}

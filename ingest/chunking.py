@@ -21,6 +21,7 @@ from langchain_core.documents import Document
 
 from ingest.tokens import WordPieces
 from ivl_index.documents import SourceDocument
+from ivl_index.errors import IngestError
 from ivl_index.sentences import sentence_spans
 
 Span = tuple[int, int]
@@ -92,22 +93,41 @@ def _split(text: str, span: Span, whole: int, pieces: WordPieces, limit: int) ->
     return parts, pieces.count_many([text[s:e] for s, e in parts])
 
 
+def _within(doc: SourceDocument, sentences: int, limit: int | None) -> None:
+    """Refuse a document whose sentences (and pieces of over-long ones) pass `limit`: each is embedded, and a
+    chunk holds at least one, so this bounds the embedding work and memory one document may cause."""
+    if limit is not None and sentences > limit:
+        raise IngestError(
+            f"{doc.path}: more than {limit:,} sentences in one document (IVL_MAX_DOCUMENT_SENTENCES); "
+            "split it or raise that setting. Nothing was ingested; the index is unchanged"
+        )
+
+
 def chunk_document(
-    doc: SourceDocument, pieces: WordPieces, max_tokens: int, target_tokens: int, overlap: int
+    doc: SourceDocument,
+    pieces: WordPieces,
+    max_tokens: int,
+    target_tokens: int,
+    overlap: int,
+    max_sentences: int | None = None,
 ) -> list[Document]:
+    """The document's chunks; an IngestError, before any is made, if it holds more than `max_sentences`."""
     chunks: list[Document] = []
     base = doc.citation_meta()
     text = doc.text
-    for section in doc.sections:
-        if not section.indexed:
-            continue
-        spans = sentence_spans(text, section.start, section.end)
+    indexed = [s for s in doc.sections if s.indexed]
+    section_spans = [sentence_spans(text, s.start, s.end) for s in indexed]
+    _within(doc, sum(map(len, section_spans)), max_sentences)  # before counting word pieces, which takes longer
+    held = 0
+    for section, spans in zip(indexed, section_spans):
         units: list[tuple[int, int, bool]] = []
         sizes: list[int] = []
         for span, n in zip(spans, pieces.count_many([text[s:e] for s, e in spans])):
             parts, counts = _split(text, span, n, pieces, max_tokens) if n > max_tokens else ([span], [n])
             units += [(s, e, len(parts) > 1) for s, e in parts]
             sizes += counts
+        held += len(units)
+        _within(doc, held, max_sentences)
         # Word pieces of units i..j-1 together: specials + sums[j] - sums[i] (exact for BERT-style tokenizers,
         # and each chunk is checked by one count below).
         sums = [0, *accumulate(n - pieces.specials for n in sizes)]

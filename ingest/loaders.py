@@ -16,6 +16,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from ivl_index.documents import Section, SourceDocument
 from ivl_index.errors import IngestError
+from ivl_index.settings import KERNEL_FOLDERS
 
 SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
@@ -28,24 +29,51 @@ _CONTROLS = {c: None for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c)
 
 
 FRONT_MATTER_MAX = 64_000  # characters: the corpus's longest is under 2,000
+FRONT_MATTER_DEPTH = 20  # levels of nested lists and mappings: the corpus uses 2; 2,000 overflowed Python's stack
+HTML_ELEMENTS_PER_SENTENCE = 10  # a real article page has a few tags per sentence; each costs ~3 KB parsed
+TEXT_FIELDS = ("source_id", "title", "publisher", "date", "url", "licence", "evidence")  # shown as one line each
+LIST_FIELDS = ("authors", "unindexed_sections")  # lists of names
 
 
 class _NoAliases(yaml.SafeLoader):
-    """YAML without aliases: a 492-byte alias bomb as a title expanded to 5.9 GB (issue 24 item 11)."""
+    """YAML without aliases (a 492-byte alias bomb as a title expanded to 5.9 GB, issue 24 item 11) and nested
+    no deeper than FRONT_MATTER_DEPTH."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             raise yaml.YAMLError("aliases (*name) are not allowed in front matter")
-        return super().compose_node(parent, index)
+        self.depth = getattr(self, "depth", 0) + 1
+        try:
+            if self.depth > FRONT_MATTER_DEPTH:
+                raise yaml.YAMLError(f"nested more than {FRONT_MATTER_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class _FrontMatter(YAMLHandler):
-    """python-frontmatter's YAML handler, bounded in size and without aliases."""
+    """python-frontmatter's YAML handler, bounded in size and depth, without aliases, and with an impossible
+    date (2024-02-30) a YAML error like any other rather than the ValueError PyYAML raises."""
 
     def load(self, fm: str, **kwargs):
         if len(fm) > FRONT_MATTER_MAX:
             raise yaml.YAMLError(f"longer than {FRONT_MATTER_MAX:,} characters")
-        return yaml.load(fm, Loader=_NoAliases)  # noqa: S506 -- a SafeLoader subclass
+        try:
+            return yaml.load(fm, Loader=_NoAliases)  # noqa: S506 -- a SafeLoader subclass
+        except ValueError as err:
+            raise yaml.YAMLError(f"a value that cannot be read, such as an impossible date: {err}") from None
+
+
+def _checked_meta(path: Path, meta: dict) -> dict:
+    """Front matter whose fields have the shapes the index stores: one line of text, or a list of names."""
+    for key in TEXT_FIELDS:
+        if isinstance(meta.get(key), (list, dict)):
+            raise IngestError(f"{path}: front matter {key!r} must be one line of text, not a list or mapping")
+    for key in LIST_FIELDS:
+        value = meta.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise IngestError(f"{path}: front matter {key!r} must be a list of names, e.g. {key}: [References]")
+    return meta
 
 
 def clean(text: str) -> str:
@@ -59,10 +87,15 @@ def discover(paths: list[Path]) -> list[Path]:
     served); a file given by name is read wherever it is."""
     found: list[Path] = []
     for path in paths:
+        if any(path.resolve().is_relative_to(k) for k in KERNEL_FOLDERS):
+            raise IngestError(f"{path}: a kernel pseudo-filesystem, not documents; give the folder of your documents")
         if path.is_dir():
-            inside = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and p.name != "README.md"
-            )
+            try:
+                inside = sorted(
+                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED and p.name != "README.md"
+                )
+            except OSError as err:
+                raise IngestError(f"{path}: cannot list the folder ({err.strerror or err}: {err.filename})") from None
             root = path.resolve()
             outside = [p for p in inside if not p.resolve().is_relative_to(root)]
             if outside:
@@ -71,19 +104,25 @@ def discover(paths: list[Path]) -> list[Path]:
             found += inside
         elif path.is_file():
             found.append(path)
+        elif path.exists():
+            raise IngestError(f"{path}: not a regular file (a pipe, device or socket); give a file or a folder")
         else:
             raise IngestError(f"{path}: no such file or folder")
     return found
 
 
-def load(path: Path, max_mb: float = 50) -> SourceDocument:
+def load(path: Path, max_mb: float = 50, max_sentences: int = 20_000) -> SourceDocument:
+    """The document at `path`; `max_sentences` bounds what an HTML file may hold before it is parsed."""
     kind = SUPPORTED.get(path.suffix.lower())
     if kind is None:
         raise IngestError(f"{path}: unsupported file type {path.suffix or '(none)'}; use one of {', '.join(SUPPORTED)}")
     try:
         if path.stat().st_size > max_mb * 1_000_000:
             raise IngestError(f"{path}: larger than IVL_MAX_FILE_MB ({max_mb:g} MB); split it or raise the limit")
-        doc = {"markdown": _markdown, "text": _text, "html": _html, "pdf": _pdf}[kind](path)
+        if kind == "html":
+            doc = _html(path, max_sentences)
+        else:
+            doc = {"markdown": _markdown, "text": _text, "pdf": _pdf}[kind](path)
     except IngestError:
         raise
     except OSError as err:
@@ -116,7 +155,7 @@ def _markdown(path: Path) -> SourceDocument:
         post = frontmatter.loads(text, handler=_FrontMatter())
     except yaml.YAMLError as err:
         raise IngestError(f"{path}: front matter is not valid YAML ({err})") from None
-    meta = dict(post.metadata)
+    meta = _checked_meta(path, dict(post.metadata))
     body_start = text.find(post.content[:200]) if post.content else len(text)
     unindexed = set(meta.get("unindexed_sections") or [])
     sections: list[Section] = []
@@ -137,11 +176,19 @@ def _text(path: Path) -> SourceDocument:
     return SourceDocument(_slug(path), path, text, [Section("Text", 0, len(text))], {"title": path.stem})
 
 
-def _html(path: Path) -> SourceDocument:
-    """Visible text with h1-h3 as sections; scripts, styles and navigation are dropped, never run."""
+def _html(path: Path, max_sentences: int) -> SourceDocument:
+    """Visible text with h1-h3 as sections; scripts, styles and navigation are dropped, never run. The elements
+    are counted before parsing: a 36 MB file of 2,000,000 paragraphs took 5.4 GB to parse."""
     from bs4 import BeautifulSoup  # lazy: only HTML files need it
 
-    soup = BeautifulSoup(_read_text(path), "html.parser")
+    raw = _read_text(path)
+    elements = sum(1 for _ in re.finditer(r"<[A-Za-z]", raw))
+    if elements > HTML_ELEMENTS_PER_SENTENCE * max_sentences:
+        raise IngestError(
+            f"{path}: {elements:,} HTML elements, more than one document may hold ({HTML_ELEMENTS_PER_SENTENCE} "
+            f"per sentence of IVL_MAX_DOCUMENT_SENTENCES={max_sentences:,}); split it or raise that setting"
+        )
+    soup = BeautifulSoup(raw, "html.parser")
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "form", "iframe"]):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else path.stem

@@ -55,14 +55,14 @@ class IngestReport:
         return asdict(self)
 
 
-def load_all(paths: list[Path], max_mb: float = 50) -> list[SourceDocument]:
+def load_all(paths: list[Path], max_mb: float = 50, max_sentences: int = 20_000) -> list[SourceDocument]:
     files = discover(paths)
     if not files:
         raise IngestError(f"no supported files in {', '.join(map(str, paths))}")
     errors, docs = [], []
     for path in files:
         try:
-            docs.append(load(path, max_mb))
+            docs.append(load(path, max_mb, max_sentences))
         except IngestError as err:
             errors.append(str(err))
     if errors:
@@ -343,7 +343,7 @@ def run_ingest(
             print(f"{step}...", file=sys.stderr, flush=True)
 
     say("Reading documents")
-    docs = load_all(paths or [settings.corpus_dir], settings.max_file_mb)
+    docs = load_all(paths or [settings.corpus_dir], settings.max_file_mb, settings.max_document_sentences)
     docs, duplicates = drop_duplicates(docs)
     check_notes(docs)
     say(f"Chunking {len(docs)} documents")
@@ -357,7 +357,7 @@ def run_ingest(
     chunks: list[Document] = []
     per_document: dict[str, dict] = {}
     for doc in docs:
-        doc_chunks = chunk_document(doc, pieces, max_tokens, target, settings.chunk_overlap_sentences)
+        doc_chunks = chunk_document(doc, pieces, max_tokens, target, settings.chunk_overlap_sentences, settings.max_document_sentences)
         chunks += doc_chunks
         per_document[doc.source_id] = {
             "path": str(doc.path),
@@ -399,10 +399,11 @@ def run_ingest(
                 embeddings = _load_model(settings)
             before = embeddings.embedded
             say("Indexing")
-            if settings.chroma_host:
-                results, rebuilt, removed = _sync_on_server(settings, embeddings, chunks, sentences, bars, prune)
-            else:
-                results, rebuilt, removed = _build_beside(settings, embeddings, chunks, sentences, bars, prune)
+            with embeddings.each_text_once():
+                if settings.chroma_host:
+                    results, rebuilt, removed = _sync_on_server(settings, embeddings, chunks, sentences, bars, prune)
+                else:
+                    results, rebuilt, removed = _build_beside(settings, embeddings, chunks, sentences, bars, prune)
             embedded = embeddings.embedded - before
             if settings.query_encoder != "sentence-transformers":
                 say("Checking the question encoder (exported to ONNX once per model)")

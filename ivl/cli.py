@@ -325,19 +325,14 @@ def evaluate(
 ) -> None:
     """Score answers against the labelled facts; exit 1 when a threshold fails or anything regressed."""
     from evals.report import print_table, write_html
-    from evals.suite import gate, run_suite
+    from evals.suite import gate, read_baseline, run_suite
 
     settings = load_settings()
     if llm and settings.llm == "none":
         _fail("--llm needs a model: set IVL_LLM (e.g. ollama:llama3.1)")
+    old = read_baseline(baseline) if baseline else None  # before the run: a wrong file fails at once
     llm_answerer = _answerer(settings) if llm else None
     _answerer(settings, extractive_only=True)  # builds the index if needed
-    old = None
-    if baseline:
-        try:
-            old = json.loads(baseline.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            _fail(f"cannot read baseline {baseline}: {err}")
     results = run_suite(settings, progress=sys.stderr.isatty(), llm=llm_answerer)
     failures = gate(results, old)
     results["failures"] = failures

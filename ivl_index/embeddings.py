@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ivl_index.errors import EncoderError
@@ -65,6 +68,7 @@ class ModelEmbeddings(QueryCache):
         # LangChain keeps the SentenceTransformer private; chunking must count with this exact tokenizer.
         self.model = self._inner._client
         self.embedded = 0
+        self._seen: dict[str, np.ndarray] | None = None  # text -> vector, inside each_text_once
 
     @property
     def max_tokens(self) -> int:
@@ -78,9 +82,23 @@ class ModelEmbeddings(QueryCache):
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
+    @contextmanager
+    def each_text_once(self) -> Iterator[None]:
+        """Within it, a text already embedded is not embedded again: ingest embeds chunks, then their sentences,
+        and a sentence that is a whole chunk (a long line cut in pieces makes hundreds) was embedded twice."""
+        self._seen = {}
+        try:
+            yield
+        finally:
+            self._seen = None
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.embedded += len(texts)
-        return self._inner.embed_documents(texts)
+        """Each distinct text embedded once (and once only within `each_text_once`)."""
+        seen = {} if self._seen is None else self._seen
+        new = [t for t in dict.fromkeys(texts) if t not in seen]
+        self.embedded += len(new)
+        seen.update(zip(new, (np.asarray(v, dtype=np.float32) for v in self._inner.embed_documents(new))))
+        return [seen[t].tolist() for t in texts]
 
     def embed_uncached(self, text: str) -> list[float]:
         return self._inner.embed_query(text)

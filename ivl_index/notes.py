@@ -20,7 +20,9 @@ NOTES_FILE = "notes.yaml"
 def _read(path: Path, mtime: float) -> dict[tuple[str, str], str]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        return {(str(n["source_id"]), squash(n["sentence"])): str(n["note"]) for n in raw}
+        if not all(isinstance(n[k], str) for n in raw for k in ("sentence", "note")):
+            raise TypeError("a sentence or note that is not text")  # a list as sentence was a traceback
+        return {(str(n["source_id"]), squash(n["sentence"])): n["note"] for n in raw}
     except (OSError, UnicodeDecodeError, yaml.YAMLError, TypeError, KeyError) as err:
         raise IngestError(
             f"{path}: cannot read the editor's notes ({type(err).__name__}); each entry needs source_id, sentence "

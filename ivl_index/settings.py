@@ -15,6 +15,7 @@ from ivl_index.learned import MATCHER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = MATCHER
+KERNEL_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))  # files there are the kernel's state, not documents
 
 
 class IndexSettings(BaseSettings):
@@ -51,6 +52,12 @@ class IndexSettings(BaseSettings):
         "chat question ends with 'knowledge base unavailable' (a frozen server would otherwise hang it)."
     )
     max_file_mb: float = Field(50, gt=0, le=10_000, description="Largest document file ingest accepts, in MB.")
+    max_document_sentences: int = Field(
+        20_000, ge=1, le=10_000_000, description="Most sentences (and pieces of over-long sentences) one document "
+        "may hold, checked before anything is embedded; an HTML file may hold 10 elements per sentence, checked "
+        "before it is parsed. A long full-text case report holds about 1,500; the default embeds in minutes, "
+        "while a 36 MB file of 2,000,000 paragraphs would have taken hours and 5 GB.",
+    )
     chunk_max_tokens: int = Field(
         256, ge=32, le=512, description="Hard ceiling per chunk in the model's word pieces (MiniLM reads 256)."
     )
@@ -58,6 +65,16 @@ class IndexSettings(BaseSettings):
         200, ge=16, le=512, description="Preferred chunk size in word pieces; leaves room for overlap."
     )
     chunk_overlap_sentences: int = Field(1, ge=0, le=5, description="Sentences repeated between neighbours.")
+
+    @field_validator("corpus_dir", mode="before")
+    @classmethod
+    def _corpus_is_a_folder_of_files(cls, value):
+        if not str(value).strip():
+            raise ValueError("must name the folder of documents to ingest (unset it for the bundled corpus)")
+        resolved = Path(value).expanduser().resolve()
+        if any(resolved.is_relative_to(p) for p in KERNEL_FOLDERS):
+            raise ValueError("is a kernel pseudo-filesystem, not documents; name the folder of your documents")
+        return value
 
     @field_validator("embedding_model")
     @classmethod

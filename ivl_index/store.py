@@ -92,22 +92,10 @@ def client(settings: IndexSettings, root: Path | None = None):
 
 
 def http_client(settings: IndexSettings):
-    """The server's client, every request of it limited to IVL_CHROMA_TIMEOUT seconds. chromadb (1.5) builds its
-    httpx session with timeout=None and no setting changes that, so a frozen server hung `ivl ask` and held chat
-    workers: the server must answer a heartbeat in time first (the client's constructor already sends requests),
-    then the session gets the timeout for every later call (collections, queries, gets, upserts, deletes)."""
-    import chromadb
-    import httpx
+    """The server's client, each whole request of it (from the first) limited to IVL_CHROMA_TIMEOUT seconds."""
+    from ivl_index.chroma_http import server_client  # lazy: see chroma_settings()
 
-    timeout = httpx.Timeout(settings.chroma_timeout)
-    url = f"http://{settings.chroma_host}:{settings.chroma_port}/api/v2/heartbeat"
-    httpx.get(url, timeout=timeout).raise_for_status()
-    c = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings())
-    session = getattr(getattr(c, "_server", None), "_session", None)
-    if not isinstance(session, httpx.Client):  # chromadb moved its session: fail loudly rather than hang later
-        raise RuntimeError(f"cannot set a request timeout on chromadb {chromadb.__version__}'s HTTP client")
-    session.timeout = timeout
-    return c
+    return server_client(settings.chroma_host, settings.chroma_port, settings.chroma_timeout, chroma_settings())
 
 
 @contextmanager
