@@ -11,14 +11,14 @@ from collections import Counter, OrderedDict
 import numpy as np
 from langchain_core.documents import Document
 
-from chatbot.models import coverage
+from chatbot.models import EDITOR_NOTES, coverage
 from chatbot.named import SourceNames
 from chatbot.nearest import Nearest
 from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import AnswerSettings
 from chatbot.spelling import LETTERS, Speller
 from chatbot.text import STOP, Lexicon
-from ivl_index import store
+from ivl_index import store, versions
 from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import IndexEmpty
 from ivl_index.onnx_encoder import query_embeddings
@@ -34,16 +34,17 @@ class IndexView:
     def __init__(self, settings: AnswerSettings, lexicon: Lexicon, embeddings=None):
         self.settings = settings
         self.lexicon = lexicon
-        self.version = store.version(settings)
+        self.version = versions.version(settings)
         self.index = store.open_index(settings, embeddings.name if embeddings else settings.embedding_model)
         # Chosen after the index opened: with none yet, the caller builds one (and its ONNX copy) and comes back,
         # rather than loading a question encoder first and saying the copy is missing.
         self.embeddings = embeddings or query_embeddings(settings)
         s = settings
-        exact = self.index.chunks.count() <= s.exact_search_max  # see chatbot/nearest.py
-        got = store.all_records(self.index.chunks, ["documents", "metadatas", *(["embeddings"] if exact else [])])
+        got, exact = self.index.read_chunks(s.exact_search_max)  # exact: see chatbot/nearest.py
         order = sorted(range(len(got["ids"])), key=got["ids"].__getitem__)  # id order: ties never follow the build
         self.docs = [to_document(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in order]
+        for d in self.docs:  # the editor's notes stored with this version, for citations (chatbot/models.py)
+            d.metadata[EDITOR_NOTES] = self.index.notes.get(d.metadata["source_id"], {})
         # A source's own dating and licence lines answer only questions about the source (answerer.py), so the
         # search for a passage about the disease never spends a place on them.
         self.details = [d for d in self.docs if d.metadata.get("section") == SOURCE_DETAILS]
@@ -87,7 +88,7 @@ class IndexView:
 
     def is_current(self) -> bool:
         """False once an ingest has switched the index in service."""
-        return store.version(self.settings) == self.version
+        return versions.version(self.settings) == self.version
 
     def near_sentences(self, vector: np.ndarray, k: int) -> dict[str, Span]:
         """The k sentences nearest a question vector in their own right, by id and place."""
