@@ -31,7 +31,7 @@ from ivl_index.notes import Notes, notes_for, read_version_notes, write_version_
 from ivl_index.onnx_encoder import encoder_ready
 from ivl_index.sentences import chunk_sentences
 from ivl_index.settings import IndexSettings
-from ivl_index.vector_file import sentence_vectors, write_sentence_vectors
+from ivl_index.vector_file import VECTOR_IDS, VECTORS, sentence_vectors, write_sentence_vectors
 
 
 @dataclass
@@ -160,15 +160,16 @@ def _complete(settings: IndexSettings, root: Path, model_name: str, changed: boo
     return changed
 
 
-def _beside(settings: IndexSettings, work, notes: Notes | None = None, fresh: bool = False):
-    """Run `work(root)` on a copy of the current version (an empty one when `fresh`); any failure removes the copy
+def _beside(settings: IndexSettings, work, notes: Notes | None = None, fresh: bool = False, force: bool = False):
+    """Run `work(root)` on a copy of the current version (an empty one when `fresh`; switched to even if nothing
+    changed when `force`, to repair the one in service); any failure removes the copy
     and leaves the index in service as it was. `work` returns (its result, whether the index changed, the model
     name); `notes` are the editor's notes of the documents given (the version keeps those of the others)."""
     root = None
     try:
         root = versions.new_version(settings, fresh)
         result, changed, model_name = work(root)
-        changed = _complete(settings, root, model_name, changed or fresh, notes or {})
+        changed = _complete(settings, root, model_name, changed or fresh or force, notes or {})
     except BaseException as err:
         if root is not None:
             chroma.close(root / "chroma")
@@ -189,7 +190,7 @@ def _beside(settings: IndexSettings, work, notes: Notes | None = None, fresh: bo
     return result
 
 
-def _build_beside(settings: IndexSettings, embeddings, plan: Plan, bars: bool, prune: bool, fresh: bool):
+def _build_beside(settings: IndexSettings, embeddings, plan: Plan, bars: bool, prune: bool, fresh: bool, force: bool):
     """Sync a copy of the current version; switch to it only if it is complete and different."""
 
     def work(root: Path):
@@ -197,7 +198,7 @@ def _build_beside(settings: IndexSettings, embeddings, plan: Plan, bars: bool, p
         changed = bool(rebuilt) or any(r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values())
         return (results, rebuilt, removed), changed, embeddings.name
 
-    return _beside(settings, work, plan.notes, fresh)
+    return _beside(settings, work, plan.notes, fresh, force)
 
 
 def _records(chunks: list[Document], sentences: list[Document]) -> dict[str, str]:
@@ -235,13 +236,9 @@ def _unchanged(settings: IndexSettings, plan: Plan) -> bool:
 
 def _held_chunks(settings: IndexSettings):
     """The chunk collection of the index in service (local or on the server); None when there is none yet."""
-    if settings.chroma_host:
-        client = chroma.client(settings)
-    else:
-        root = versions.current(settings)
-        if root is None:
-            return None
-        client = chroma.client(settings, root, versions.private_copy(root / "chroma"))  # never write to it
+    if not settings.chroma_host and versions.current(settings) is None:
+        return None
+    client = chroma.client(settings)  # the server's, or a private copy of the version in service
     name = chroma.collection_names(settings)[0]
     return client.get_collection(name) if name in chroma.held_collections(client) else None
 
@@ -312,11 +309,19 @@ def _use_data_dir(settings: IndexSettings) -> None:
         raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
 
 
-def _damage(settings: IndexSettings) -> str | None:
-    """Why the local index in service cannot be updated in place (a file not as ingest wrote it), or None."""
+DERIVED = {VECTORS, VECTOR_IDS}  # written from Chroma's records: repaired without rebuilding the index
+
+
+def _damage(settings: IndexSettings) -> tuple[str | None, bool]:
+    """What of the local index in service is not as ingest wrote it (why it is rebuilt, or None), and whether
+    the index must be rebuilt from the documents given (a damaged vector file is only written again)."""
     root = None if settings.chroma_host else versions.current(settings)
     bad = None if root is None else manifest.damaged(root)
-    return None if bad is None else f"{root / bad} was damaged or missing; rebuilt from the documents given"
+    if bad is None:
+        return None, False
+    if bad in DERIVED:
+        return f"{root / bad} was damaged or missing; written again from the index", False
+    return f"{root / bad} was damaged or missing; rebuilt from the documents given", True
 
 
 def _encoder(settings: IndexSettings, embeddings=None) -> str:
@@ -347,38 +352,31 @@ def run_ingest(
     plan, embeddings = _plan(settings, paths, embeddings, say)
     _use_data_dir(settings)
     with versions.ingest_lock(settings):
-        damage = _damage(settings)
+        damage, fresh = _damage(settings)
         if damage is None and _unchanged(settings, plan):
             # Nothing to embed: at most documents to prune, which needs no model either.
             held = manifest.read_manifest(versions.current(settings))["sources"]
             extra = sorted(set(held) - {d.source_id for d in plan.docs})
             removed, deleted = _remove(settings, extra) if prune and extra else ({}, 0)
             say("Nothing to embed")
-            results = {
-                "chunks": {"num_added": 0, "num_updated": 0, "num_deleted": deleted, "num_skipped": len(plan.chunks)}
-            }
+            skipped = {"num_added": 0, "num_updated": 0, "num_deleted": deleted, "num_skipped": len(plan.chunks)}
+            results = {"chunks": skipped}
             rebuilt, embedded, encoder = None, 0, _encoder(settings)
         else:
-            if damage is None:  # a rebuilt index holds only the documents given: nothing to clash with or repeat
+            if not fresh:  # a rebuilt index holds only the documents given: nothing to clash with or repeat
                 _refuse_clashes(settings, plan, replace)
                 plan.duplicates |= _drop_indexed_repeats(settings, plan)
             if embeddings is None:
                 embeddings = _load_model(settings, say)
             before = embeddings.embedded
             say("Indexing")
+            bars = progress and sys.stderr.isatty()
             if settings.chroma_host:
                 results, rebuilt, removed = sync_on_server(
-                    settings,
-                    embeddings,
-                    plan.chunks,
-                    plan.sentences,
-                    bars=progress and sys.stderr.isatty(),
-                    prune=prune,
+                    settings, embeddings, plan.chunks, plan.sentences, bars, prune
                 )
             else:
-                results, rebuilt, removed = _build_beside(
-                    settings, embeddings, plan, progress and sys.stderr.isatty(), prune, fresh=damage is not None
-                )
+                results, rebuilt, removed = _build_beside(settings, embeddings, plan, bars, prune, fresh, bool(damage))
             rebuilt = damage or rebuilt
             embedded = embeddings.embedded - before
             if settings.query_encoder != "sentence-transformers":
@@ -454,7 +452,7 @@ def _remove(settings: IndexSettings, source_ids: list[str]) -> tuple[dict[str, s
         return work(None)[0]
     if versions.current(settings) is None:
         raise IngestError(f"no index in {settings.data_dir}; nothing to remove")
-    damage = _damage(settings)
+    damage, _ = _damage(settings)
     if damage:
         raise IngestError(f"nothing was removed: {damage.split(';')[0]}; run `ivl ingest` to rebuild the index")
     return _beside(settings, work)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ivl_index.errors import IndexMissing, KnowledgeBaseUnavailable, UserError
 from ivl_index.settings import IndexSettings
-from ivl_index.versions import current
+from ivl_index.versions import current, private_copy
 
 
 def chroma_settings():
@@ -42,18 +42,20 @@ def all_records(collection, include: list[str]) -> dict[str, list]:
             return out
 
 
-def client(settings: IndexSettings, root: Path | None = None, folder: Path | None = None):
-    """A Chroma client: the server's, or a local one for Chroma folder `folder` (default: `root`'s, or the
-    current version's)."""
+def client(settings: IndexSettings, root: Path | None = None):
+    """A Chroma client: the server's, a local one to write the version folder `root` (ingest), or by default one
+    that reads a private copy of the version in service (versions.private_copy: it is never written)."""
     import chromadb  # lazy: see chroma_settings()
 
     try:
         if settings.chroma_host:
             return http_client(settings)
-        root = root or current(settings)
-        if root is None:
+        if root is not None:
+            return chromadb.PersistentClient(path=str(root / "chroma"), settings=chroma_settings())
+        serving = current(settings)
+        if serving is None:
             raise IndexMissing(f"no index in {settings.data_dir}; run `ivl ingest` first")
-        return chromadb.PersistentClient(path=str(folder or root / "chroma"), settings=chroma_settings())
+        return chromadb.PersistentClient(path=str(private_copy(serving / "chroma")), settings=chroma_settings())
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001 -- chromadb wraps connection failures in several types

@@ -18,7 +18,7 @@ from ivl_index.chroma import PAGE, all_records, client, collection_names, held_c
 from ivl_index.errors import IndexMissing, KnowledgeBaseUnavailable, ModelMismatch, UserError
 from ivl_index.settings import IndexSettings
 from ivl_index.vector_file import SentenceVectors, sentence_vectors
-from ivl_index.versions import current, private_copy
+from ivl_index.versions import current
 
 
 @dataclass
@@ -69,7 +69,7 @@ def open_index(settings: IndexSettings, model_name: str) -> OpenIndex:
         root = verified(settings)
         broken = f"the index in {root} cannot be read; run `ivl ingest` to rebuild it"
         with unreadable(broken):
-            c = client(settings, root, private_copy(root / "chroma"))
+            c = client(settings)
     names = collection_names(settings)
     with unreadable(broken):
         if not set(names) <= held_collections(c):
