@@ -61,16 +61,22 @@ def new_version(settings: IndexSettings, fresh: bool = False) -> Path:
     A copy that fails (a full disk) is removed before the error is raised: it would take the last free space."""
     target = settings.data_dir / "versions" / f"{time.time_ns()}-{os.getpid()}"
     source = None if fresh else current(settings)
+    if source is None:
+        (target / "chroma").mkdir(parents=True)
+    else:
+        copy_folder(source, target)
+    return target
+
+
+def copy_folder(source: Path, target: Path) -> None:
+    """shutil.copytree, but a copy that fails is removed, and its error is one OSError (copytree gathers each
+    file's error as text in a list, which was once the whole message)."""
     try:
-        if source is not None:
-            shutil.copytree(source, target)
-        else:
-            (target / "chroma").mkdir(parents=True)
+        shutil.copytree(source, target)
     except (OSError, shutil.Error) as err:
         discard(target)
         code = errno.ENOSPC if disk_full(err) else getattr(err, "errno", None) or errno.EIO
-        raise OSError(code, os.strerror(code)) from None
-    return target
+        raise OSError(code, f"{os.strerror(code)}: cannot copy {source} to {target.parent}") from None
 
 
 def switch(settings: IndexSettings, target: Path) -> None:
@@ -101,6 +107,6 @@ def private_copy(folder: Path) -> Path:
     if folder not in _copies:
         place = Path(tempfile.mkdtemp(prefix="ivl-index-"))
         atexit.register(shutil.rmtree, place, True)
-        shutil.copytree(folder, place / "chroma")
+        copy_folder(folder, place / "chroma")
         _copies[folder] = place / "chroma"
     return _copies[folder]
