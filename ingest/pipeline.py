@@ -155,16 +155,17 @@ def _complete(settings: IndexSettings, root: Path, model_name: str, changed: boo
     )
     if changed:
         write_sentence_vectors(root, sentences)
-        chroma.close(root / "chroma")
+    chroma.close(root / "chroma")
+    if changed:
         manifest.seal(root, described)
     return changed
 
 
 def _beside(settings: IndexSettings, work, notes: Notes | None = None, fresh: bool = False, force: bool = False):
     """Run `work(root)` on a copy of the current version (an empty one when `fresh`; switched to even if nothing
-    changed when `force`, to repair the one in service); any failure removes the copy
-    and leaves the index in service as it was. `work` returns (its result, whether the index changed, the model
-    name); `notes` are the editor's notes of the documents given (the version keeps those of the others)."""
+    changed when `force`, to repair the one in service); any failure removes the copy and leaves the index in
+    service as it was. `work` returns (its result, whether the index changed, the model name); `notes` are the
+    editor's notes of the documents given (the version keeps those of the others)."""
     root = None
     try:
         root = versions.new_version(settings, fresh)
