@@ -12,14 +12,14 @@ import numpy as np
 from langchain_core.documents import Document
 
 from chatbot.language import in_english
-from chatbot.models import coverage
+from chatbot.models import EDITOR_NOTES, coverage
 from chatbot.named import SourceNames
 from chatbot.nearest import Nearest
 from chatbot.retrieval import hybrid, to_document
 from chatbot.settings import AnswerSettings
 from chatbot.spelling import LETTERS, Speller
 from chatbot.text import STOP, Lexicon
-from ivl_index import store
+from ivl_index import store, versions
 from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import IndexEmpty
 from ivl_index.onnx_encoder import query_embeddings
@@ -35,16 +35,17 @@ class IndexView:
     def __init__(self, settings: AnswerSettings, lexicon: Lexicon, embeddings=None):
         self.settings = settings
         self.lexicon = lexicon
-        self.version = store.version(settings)
+        self.version = versions.version(settings)
         self.index = store.open_index(settings, embeddings.name if embeddings else settings.embedding_model)
         # Chosen after the index opened: with none yet, the caller builds one (and its ONNX copy) and comes back,
         # rather than loading a question encoder first and saying the copy is missing.
         self.embeddings = embeddings or query_embeddings(settings)
         s = settings
-        exact = self.index.chunks.count() <= s.exact_search_max  # see chatbot/nearest.py
-        got = store.all_records(self.index.chunks, ["documents", "metadatas", *(["embeddings"] if exact else [])])
+        got, exact = self.index.read_chunks(s.exact_search_max)  # exact: see chatbot/nearest.py
         order = sorted(range(len(got["ids"])), key=got["ids"].__getitem__)  # id order: ties never follow the build
         self.docs = [to_document(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in order]
+        for d in self.docs:  # the editor's notes stored with this version, for citations (chatbot/models.py)
+            d.metadata[EDITOR_NOTES] = self.index.notes.get(d.metadata["source_id"], {})
         # A source's own dating and licence lines answer only questions about the source (answerer.py), so the
         # search for a passage about the disease never spends a place on them.
         self.details = [d for d in self.docs if d.metadata.get("section") == SOURCE_DETAILS]
@@ -88,7 +89,7 @@ class IndexView:
 
     def is_current(self) -> bool:
         """False once an ingest has switched the index in service."""
-        return store.version(self.settings) == self.version
+        return versions.version(self.settings) == self.version
 
     def near_sentences(self, vector: np.ndarray, k: int) -> dict[str, Span]:
         """The k sentences nearest a question vector in their own right, by id and place."""
@@ -132,7 +133,7 @@ class IndexView:
         the index's vector file (Chroma for a server index) and the text from the chunk holding it: reading each
         sentence's text and metadata from Chroma as well cost 2 ms a question at 100x (measured).
         Stems are None for a sentence never to quote: a planted instruction is neither a claim nor a passage
-        for a model, a sentence not in English is one no check here can read, and an announcement ("the following lessons can be drawn") is true but answers nothing."""
+        for a model, and an announcement ("the following lessons can be drawn") is true but answers nothing."""
         ids = list(spans)
         with self.rows_lock:
             out = {i: self.rows[i] for i in ids if i in self.rows}

@@ -9,7 +9,7 @@ from langchain_core.documents import Document
 from pydantic import BaseModel, Field
 
 from ivl_index.documents import from_record
-from ivl_index.notes import note_for
+from ivl_index.notes import note_on
 
 # Fixed sentences that tests and evals assert on.
 ABSTAIN = "The sources here do not answer that."
@@ -17,6 +17,7 @@ NOT_ADVICE = "This is general information from published sources, not a substitu
 SOURCES_DIFFER = "The sources differ on this; each figure is shown with its source and date."
 
 
+EDITOR_NOTES = "editor_notes"  # in a chunk's metadata as the answerer holds it: its document's notes (sentence -> note)
 COVERAGE_LISTED = 5  # documents named in the coverage sentence; the rest are counted
 
 
@@ -104,7 +105,7 @@ def citation_from_chunk(n: int, meta: dict, quote: str, start: int = -1, end: in
         licence=meta.get("licence", ""),
         start=start,
         end=end,
-        note=note_for(meta.get("path", ""), meta["source_id"], quote),
+        note=note_on(meta.get(EDITOR_NOTES, {}), quote),
         record=from_record(quote),
     )
 

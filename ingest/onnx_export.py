@@ -6,14 +6,17 @@ answering side only tokenizes and runs it."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
+from ivl_index import checksums
 from ivl_index.model_files import META, UNAVAILABLE, encoder_folder
-from ivl_index.onnx_encoder import FIELDS, OnnxEmbeddings
+from ivl_index.onnx_encoder import ENCODER_FILES, FIELDS, OnnxEmbeddings, encoder_ready
 from ivl_index.settings import IndexSettings
 
 # Short and long, cased and not, padded in a batch and alone, one past the model's length limit.
@@ -57,39 +60,50 @@ def _tokenizer(model, path: Path) -> None:
 
 
 def ensure_onnx(settings: IndexSettings, embeddings) -> str:
-    """Make (once per model) and check the ONNX copy; returns which encoder answering will use, and why."""
+    """Make (once per model) and check the ONNX copy; returns which encoder answering will use, and why. Ingests
+    sharing IVL_ENCODER_DIR take turns (a file lock): each builds under its own temporary name and renames it
+    into place, so none ever sees or removes another's half-made copy; a damaged copy is made again."""
     folder = encoder_folder(settings)
-    if (folder / META).is_file():
+    if encoder_ready(settings):
         return "onnx"
-    work = folder.with_name(folder.name + ".partial")
-    try:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        _export(embeddings.model, work / "model.onnx")
-        _tokenizer(embeddings.model, work / "tokenizer.json")
-        first = embeddings.model[0]
-        meta = {"model": embeddings.name, "dimension": embeddings.dimension,
-                "lowercase": bool(getattr(first, "do_lower_case", False))}  # fmt: skip
-        (work / META).write_text(json.dumps(meta), encoding="utf-8")
-        copy = OnnxEmbeddings(embeddings.name, work)
-        reference = embeddings.model.encode(PROBES, normalize_embeddings=True)
-        diff = max(
-            float(np.abs(copy.embed_batch(PROBES) - reference).max()),
-            max(float(np.abs(copy.embed_batch([p])[0] - r).max()) for p, r in zip(PROBES, reference)),
-        )
-        if diff > TOLERANCE:
-            raise ValueError(f"its vectors differ from sentence-transformers' by up to {diff:.1e}")
-        meta["max_abs_difference"] = diff
-        (work / META).write_text(json.dumps(meta), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        work.rename(folder)
-        return "onnx"
-    except Exception as err:  # noqa: BLE001 -- a model that cannot be exported is still served by sentence-transformers
-        shutil.rmtree(work, ignore_errors=True)
-        why = f"the model could not be exported to ONNX ({type(err).__name__}: {str(err)[:200]})"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder.with_name(folder.name + ".lock")):
+        if encoder_ready(settings):
+            return "onnx"  # another ingest made it while this one waited
+        work = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / UNAVAILABLE).write_text(why, encoding="utf-8")
-        except OSError:
-            pass  # an unwritable data folder already failed ingest earlier; the reason is still returned
-        return f"sentence-transformers: {why}"
+            _make(embeddings, work)
+            shutil.rmtree(folder, ignore_errors=True)  # a damaged copy, or the reason an earlier export failed
+            work.rename(folder)
+            return "onnx"
+        except Exception as err:  # noqa: BLE001 -- a model that cannot be exported is still served by sentence-transformers
+            shutil.rmtree(work, ignore_errors=True)
+            why = f"the model could not be exported to ONNX ({type(err).__name__}: {str(err)[:200]})"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / UNAVAILABLE).write_text(why, encoding="utf-8")
+            except OSError:
+                pass  # an unwritable data folder already failed ingest earlier; the reason is still returned
+            return f"sentence-transformers: {why}"
+
+
+def _make(embeddings, work: Path) -> None:
+    """Export into `work`, check the copy against sentence-transformers, and record its files' checksums."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    _export(embeddings.model, work / "model.onnx")
+    _tokenizer(embeddings.model, work / "tokenizer.json")
+    first = embeddings.model[0]
+    meta = {"model": embeddings.name, "dimension": embeddings.dimension,
+            "lowercase": bool(getattr(first, "do_lower_case", False))}  # fmt: skip
+    (work / META).write_text(json.dumps(meta), encoding="utf-8")
+    copy = OnnxEmbeddings(embeddings.name, work, check=False)
+    reference = embeddings.model.encode(PROBES, normalize_embeddings=True)
+    diff = max(
+        float(np.abs(copy.embed_batch(PROBES) - reference).max()),
+        max(float(np.abs(copy.embed_batch([p])[0] - r).max()) for p, r in zip(PROBES, reference)),
+    )
+    if diff > TOLERANCE:
+        raise ValueError(f"its vectors differ from sentence-transformers' by up to {diff:.1e}")
+    files = {n: v for n, v in checksums.record(work).items() if n in ENCODER_FILES}
+    (work / META).write_text(json.dumps(meta | {"max_abs_difference": diff, "files": files}), encoding="utf-8")

@@ -1,8 +1,9 @@
 """`ivl ingest`: read every file first, then chunk, then let LangChain's indexing API sync Chroma.
 
-Nothing touches the index until every file has loaded, so one bad file leaves the index as it was.
-Locally the sync runs on a copy that is switched in only when complete (see ivl_index/store.py), so a
-crash, a kill or a full disk also leave the previous index serving.
+Nothing touches the index until every file (and the editor's notes) has loaded, so one bad file leaves the index
+as it was. Locally the sync runs on a copy that is switched in only when complete (see ivl_index/versions.py),
+so a crash, a kill or a full disk also leave the previous index serving; a version whose files are not as
+ingest wrote them (ivl_index/manifest.py) is rebuilt from the documents given.
 Ingest adds and updates: each document given replaces its own chunks, and every other document in the index
 stays. Removing one is explicit: `prune` (documents not given this run) or `remove_documents`, both naming what
 they removed. What changed is decided before the embedding model loads (chunking counts word pieces with the
@@ -11,7 +12,6 @@ model's tokenizer file), so an unchanged re-ingest never imports torch.
 
 from __future__ import annotations
 
-import errno
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,16 +22,16 @@ from langchain_core.documents import Document
 from ingest.chunking import chunk_document
 from ingest.dedupe import drop_duplicates
 from ingest.loaders import discover, load
+from ingest.sync import delete_documents, sync, sync_on_server
 from ingest.tokens import WordPieces
-from ivl_index import store
+from ivl_index import chroma, manifest, versions
 from ivl_index.documents import Section, SourceDocument
-from ivl_index.errors import IngestError, KnowledgeBaseUnavailable, UserError
-from ivl_index.model_files import META, encoder_folder
-from ivl_index.notes import check_notes
+from ivl_index.errors import IngestError, UserError
+from ivl_index.notes import Notes, notes_for, read_version_notes, write_version_notes
+from ivl_index.onnx_encoder import encoder_ready
 from ivl_index.sentences import chunk_sentences
 from ivl_index.settings import IndexSettings
-
-INDEX_BATCH = 256  # documents per indexing round; the model still batches by IVL_EMBEDDING_BATCH_SIZE inside it
+from ivl_index.vector_file import VECTOR_IDS, VECTORS, sentence_vectors, write_sentence_vectors
 
 
 @dataclass
@@ -90,193 +90,158 @@ def sentence_documents(chunks: list[Document]) -> list[Document]:
     return list(out.values())
 
 
-def _vector_store(client, name: str, embeddings):
-    from langchain_chroma import Chroma  # lazy: only a sync needs it
+@dataclass
+class Plan:
+    """What this run would leave in the index for the documents it was given."""
 
-    return Chroma(
-        client=client,
-        collection_name=name,
-        embedding_function=embeddings,
-        collection_metadata=store.collection_metadata(embeddings.name, embeddings.dimension),
-    )
+    docs: list[SourceDocument]
+    chunks: list[Document]
+    sentences: list[Document]
+    per_document: dict[str, dict]
+    notes: Notes
+    duplicates: dict[str, str]
 
-
-def _reset_if_other_model(client, settings: IndexSettings, model_name: str, root: Path | None) -> str | None:
-    """An index of another model cannot be updated in place: its vectors live in another space."""
-    existing = store.held_collections(client)
-    names = store.collection_names(settings)
-    built_with = {store.model_of(client.get_collection(n)) for n in names if n in existing}
-    if not built_with or built_with == {model_name}:
-        return None
-    for n in names:
-        if n in existing:
-            client.delete_collection(n)
-    for kind in ("chunks", "sentences"):
-        manager = store.record_manager(settings, kind, root)
-        manager.delete_keys(manager.list_keys())
-    return f"index was built with {sorted(map(str, built_with))}; rebuilt with {model_name}"
+    def keep(self, source_ids: set[str]) -> None:
+        """Drop everything of the documents not in `source_ids`."""
+        self.docs = [d for d in self.docs if d.source_id in source_ids]
+        self.chunks = [c for c in self.chunks if c.metadata["source_id"] in source_ids]
+        self.sentences = [s for s in self.sentences if s.metadata["source_id"] in source_ids]
+        self.per_document = {sid: v for sid, v in self.per_document.items() if sid in source_ids}
+        self.notes = {sid: v for sid, v in self.notes.items() if sid in source_ids}
 
 
-def _delete_documents(settings: IndexSettings, root: Path | None, client, source_ids: list[str]) -> int:
-    """Every chunk and sentence of these documents, from Chroma and the record manager; returns chunks deleted."""
-    if not source_ids:
-        return 0  # the record manager reads no group ids as "every key": nothing to remove means nothing
-    deleted = 0
-    for kind, name in zip(("chunks", "sentences"), store.collection_names(settings)):
-        manager = store.record_manager(settings, kind, root)
-        keys = manager.list_keys(group_ids=source_ids)
-        if keys:
-            client.get_collection(name).delete(ids=keys)
-            manager.delete_keys(keys)
-        deleted += len(keys) if kind == "chunks" else 0
-    return deleted
+def _plan(settings: IndexSettings, paths: list[Path] | None, embeddings, say) -> tuple[Plan, object]:
+    """Read, check and chunk every document; returns the plan and the embeddings (loaded here only for a model
+    without a local tokenizer file)."""
+    say("Reading documents")
+    docs = load_all(paths or [settings.corpus_dir], settings.max_file_mb, settings.max_document_sentences)
+    docs, duplicates = drop_duplicates(docs)
+    notes = notes_for(docs)
+    say(f"Chunking {len(docs)} documents")
+    pieces = WordPieces.of_embeddings(embeddings) if embeddings else WordPieces.of_model_files(settings.embedding_model)
+    if pieces is None:  # a model with no local tokenizer file: its own tokenizer counts
+        embeddings = _load_model(settings, say)
+        pieces = WordPieces.of_embeddings(embeddings)
+    max_tokens = min(settings.chunk_max_tokens, pieces.max_tokens)
+    target = min(settings.chunk_target_tokens, max_tokens)
+    chunks: list[Document] = []
+    per_document: dict[str, dict] = {}
+    for doc in docs:
+        doc_chunks = chunk_document(doc, pieces, max_tokens, target, settings.chunk_overlap_sentences, settings.max_document_sentences)
+        chunks += doc_chunks
+        per_document[doc.source_id] = {
+            "path": str(doc.path),
+            "sections": sum(s.indexed for s in doc.sections),
+            "chunks": len(doc_chunks),
+        }
+    return Plan(docs, chunks, sentence_documents(chunks), per_document, notes, duplicates), embeddings
 
 
-def _sync(settings: IndexSettings, root: Path | None, embeddings, chunks, sentences, bars: bool, prune: bool):
-    """Bring these documents' records (in `root`, or on the server) in line with these chunks and sentences;
-    other documents stay unless `prune`. Returns LangChain's counts per kind, why the index was rebuilt, and the
-    documents pruned."""
-    from langchain_core.indexing import index  # lazy: only a sync needs it
-    from tqdm import tqdm
-
-    client = store.client(settings, root)
-    rebuilt = _reset_if_other_model(client, settings, embeddings.name, root)
-    results = {}
-    for kind, items, name in (
-        ("chunks", chunks, store.collection_names(settings)[0]),
-        ("sentences", sentences, store.collection_names(settings)[1]),
-    ):
-        # Length order keeps padding low in each model batch: padded word pieces are most of the cost otherwise.
-        ordered = sorted(items, key=lambda d: len(d.page_content))
-        bar = tqdm(ordered, desc=f"Indexing {kind}", unit=kind[:-1], disable=not bars, leave=False)
-        manager = store.record_manager(settings, kind, root)
-        if root is None:  # server mode: records and vectors live apart (see store.forget_unwritten)
-            store.forget_unwritten(client, manager, name)
-        results[kind] = index(
-            bar,
-            manager,
-            _vector_store(client, name, embeddings),
-            # Only the documents of this run are cleaned (their stale chunks); the others are kept.
-            cleanup="scoped_full",
-            source_id_key="source_id",
-            key_encoder=lambda d: d.metadata["chunk_id" if "chunk_id" in d.metadata else "sentence_id"],
-            batch_size=INDEX_BATCH,
-        )
-    removed: dict[str, str] = {}
-    if prune:
-        given = {c.metadata["source_id"] for c in chunks}
-        held = store.documents_held(client.get_collection(store.collection_names(settings)[0]))
-        removed = {sid: title for sid, title in sorted(held.items()) if sid not in given}
-        results["chunks"]["num_deleted"] += _delete_documents(settings, root, client, list(removed))
-    return results, rebuilt, removed
-
-
-def _sync_on_server(settings: IndexSettings, embeddings, chunks, sentences, bars: bool, prune: bool):
-    """Sync in place on the server: a server lost or frozen mid-run ends the run with one line; the next run
-    completes the index (records first dropped for anything the server does not hold)."""
-    try:
-        return _sync(settings, None, embeddings, chunks, sentences, bars, prune)
-    except UserError:
-        raise
-    except Exception as err:  # noqa: BLE001 -- a lost server surfaces as many httpx/chromadb types
-        raise KnowledgeBaseUnavailable(
-            f"knowledge base unavailable: the {store.where(settings)} stopped answering during ingest "
-            f"({type(err).__name__}); run `ivl ingest` again when it is back, it completes the index"
-        ) from None
-
-
-def _complete(settings: IndexSettings, root: Path, model_name: str, changed: bool) -> bool:
-    """Write the version's sentence vector file and manifest when it changed (or lacks either); returns whether
-    to switch to it (otherwise it is discarded and the same files keep serving)."""
+def _complete(settings: IndexSettings, root: Path, model_name: str, changed: bool, notes: Notes) -> bool:
+    """Store the notes with the version; when it changed (or lacks a file), write its sentence vector file, close
+    Chroma and seal the manifest with every file's checksum. Returns whether to switch to it (otherwise it is
+    discarded and the same files keep serving)."""
+    c = chroma.client(settings, root)
+    chunks, sentences = (c.get_collection(n) for n in chroma.collection_names(settings))
+    described = manifest.describe(model_name, chunks, sentences)
+    before = read_version_notes(root)
+    write_version_notes(root, notes, set(described["sources"]))
     changed = (
         changed
-        or store.current(settings) is None
-        or store.read_manifest(root) is None
-        or store.sentence_vectors(root, warn=False) is None  # last: it reads the file
+        or before != read_version_notes(root)
+        or versions.current(settings) is None
+        or manifest.read_manifest(root) is None
+        or sentence_vectors(root, warn=False) is None  # last: it reads the file
     )
     if changed:
-        c = store.client(settings, root)
-        chunks, sentences = (c.get_collection(n) for n in store.collection_names(settings))
-        store.write_sentence_vectors(root, sentences)
-        store.write_manifest(root, model_name, chunks, sentences)
+        write_sentence_vectors(root, sentences)
+    chroma.close(root / "chroma")
+    if changed:
+        manifest.seal(root, described)
     return changed
 
 
-def _beside(settings: IndexSettings, work):
-    """Run `work(root)` on a copy of the current version; any failure discards the copy and leaves the index in
-    service as it was. `work` returns (its result, whether the index changed, the model name)."""
+def _beside(settings: IndexSettings, work, notes: Notes | None = None, fresh: bool = False, force: bool = False):
+    """Run `work(root)` on a copy of the current version (an empty one when `fresh`; switched to even if nothing
+    changed when `force`, to repair the one in service); any failure removes the copy and leaves the index in
+    service as it was. `work` returns (its result, whether the index changed, the model name); `notes` are the
+    editor's notes of the documents given (the version keeps those of the others)."""
+    root = None
     try:
-        root = store.new_version(settings)
-    except OSError as err:
-        raise IngestError(f"cannot prepare the new index in {settings.data_dir}: {err.strerror or err}") from None
-    try:
+        root = versions.new_version(settings, fresh)
         result, changed, model_name = work(root)
-        changed = _complete(settings, root, model_name, changed)
+        changed = _complete(settings, root, model_name, changed or fresh or force, notes or {})
     except BaseException as err:
-        store.discard(root)
+        if root is not None:
+            chroma.close(root / "chroma")
+            versions.discard(root)
         if isinstance(err, UserError) or not isinstance(err, Exception):
             raise
-        full = " (the disk is full)" if getattr(err, "errno", None) == errno.ENOSPC or "disk is full" in str(err) else ""
-        raise IngestError(
-            f"ingest failed{full}; the previous index is unchanged ({type(err).__name__}: {err})"
-        ) from None
+        if versions.disk_full(err):
+            raise IngestError(
+                f"ingest failed: disk full in {settings.data_dir}; the previous index is unchanged and what this "
+                "run wrote is removed (free some space and run `ivl ingest` again)"
+            ) from None
+        why = (str(err).splitlines() or [""])[0][:200]
+        raise IngestError(f"ingest failed; the previous index is unchanged ({type(err).__name__}: {why})") from None
     if changed:
-        store.switch(settings, root)
+        versions.switch(settings, root)
     else:
-        store.discard(root)  # nothing changed: keep serving the same files
+        versions.discard(root)  # nothing changed: keep serving the same files
     return result
 
 
-def _build_beside(settings: IndexSettings, embeddings, chunks, sentences, bars: bool, prune: bool):
+def _build_beside(settings: IndexSettings, embeddings, plan: Plan, bars: bool, prune: bool, fresh: bool, force: bool):
     """Sync a copy of the current version; switch to it only if it is complete and different."""
 
     def work(root: Path):
-        results, rebuilt, removed = _sync(settings, root, embeddings, chunks, sentences, bars, prune)
+        results, rebuilt, removed = sync(settings, root, embeddings, plan.chunks, plan.sentences, bars, prune)
         changed = bool(rebuilt) or any(r["num_added"] or r["num_deleted"] or r["num_updated"] for r in results.values())
         return (results, rebuilt, removed), changed, embeddings.name
 
-    return _beside(settings, work)
+    return _beside(settings, work, plan.notes, fresh, force)
 
 
 def _records(chunks: list[Document], sentences: list[Document]) -> dict[str, str]:
-    """source id -> the digest of the records this run would leave for it (see store.source_digest)."""
+    """source id -> the digest of the records this run would leave for it (see manifest.source_digest)."""
     ids: dict[str, tuple[list[str], list[str]]] = {}
     for kind, docs in enumerate((chunks, sentences)):
         for d in docs:
             ids.setdefault(d.metadata["source_id"], ([], []))[kind].append(
                 d.metadata["chunk_id" if kind == 0 else "sentence_id"]
             )
-    return {sid: store.source_digest(*pair) for sid, pair in ids.items()}
+    return {sid: manifest.source_digest(*pair) for sid, pair in ids.items()}
 
 
-def _unchanged(settings: IndexSettings, chunks: list[Document], sentences: list[Document]) -> bool:
+def _unchanged(settings: IndexSettings, plan: Plan) -> bool:
     """True when the local index in service already holds exactly these records for these documents, with its
     vector file, and the question encoder is ready: then there is nothing to embed, update or export, and the
-    model is never loaded. Read from the version's manifest only (other documents may be pruned, without it)."""
+    model is never loaded. Read from the version's manifest and notes only (other documents may be pruned, without
+    it); the caller has checked that the version's files are as ingest wrote them."""
     if settings.chroma_host:
         return False  # a server index is shared: ask it (the full sync), not a local note
-    root = store.current(settings)
-    manifest = store.read_manifest(root)
-    if manifest is None or manifest.get("embedding_model") != settings.embedding_model:
+    root = versions.current(settings)
+    held = manifest.read_manifest(root)
+    if held is None or held.get("embedding_model") != settings.embedding_model:
         return False
-    held = {sid: entry.get("digest") for sid, entry in manifest["sources"].items()}
-    wanted = _records(chunks, sentences)
-    if any(held.get(sid) != digest for sid, digest in wanted.items()):
+    digests = {sid: entry.get("digest") for sid, entry in held["sources"].items()}
+    if any(digests.get(sid) != digest for sid, digest in _records(plan.chunks, plan.sentences).items()):
         return False
-    if settings.query_encoder != "sentence-transformers":
-        if not (encoder_folder(settings) / META).is_file():
-            return False  # the ONNX copy still has to be made, from the model
-    return store.sentence_vectors(root, warn=False) is not None
+    notes = read_version_notes(root)
+    if any(notes.get(sid, {}) != n for sid, n in plan.notes.items()):
+        return False  # an edited notes file: the version stores the notes
+    if settings.query_encoder != "sentence-transformers" and not encoder_ready(settings):
+        return False  # the ONNX copy still has to be made (or made again), from the model
+    return sentence_vectors(root, warn=False) is not None
 
 
 def _held_chunks(settings: IndexSettings):
     """The chunk collection of the index in service (local or on the server); None when there is none yet."""
-    root = None if settings.chroma_host else store.current(settings)
-    if root is None and not settings.chroma_host:
+    if not settings.chroma_host and versions.current(settings) is None:
         return None
-    client = store.client(settings, root)
-    name = store.collection_names(settings)[0]
-    return client.get_collection(name) if name in store.held_collections(client) else None
+    client = chroma.client(settings)  # the server's, or a private copy of the version in service
+    name = chroma.collection_names(settings)[0]
+    return client.get_collection(name) if name in chroma.held_collections(client) else None
 
 
 def _indexed_documents(settings: IndexSettings, given: set[str]) -> list[SourceDocument]:
@@ -286,7 +251,7 @@ def _indexed_documents(settings: IndexSettings, given: set[str]) -> list[SourceD
     chunks = _held_chunks(settings)
     if chunks is None:
         return []
-    got = store.all_records(chunks, ["documents", "metadatas"])
+    got = chroma.all_records(chunks, ["documents", "metadatas"])
     parts: dict[str, list[str]] = {}
     metas: dict[str, dict] = {}
     for text, meta in sorted(zip(got["documents"], got["metadatas"]), key=lambda pair: pair[1]["start"]):
@@ -304,12 +269,12 @@ def _clashes(settings: IndexSettings, docs: list[SourceDocument]) -> list[str]:
     """Documents given whose source id the index already holds from a file of another name ("GARD IVL.txt", or
     front matter `source_id: gard-ivl`): ingesting them would silently replace that document. Read from the
     version's manifest where it says; from the chunks otherwise (a server index, an older manifest)."""
-    manifest = None if settings.chroma_host else store.read_manifest(store.current(settings))
-    if manifest is not None and all("file" in e for e in manifest["sources"].values()):
-        held = {sid: e["file"] for sid, e in manifest["sources"].items()}
+    held_manifest = None if settings.chroma_host else manifest.read_manifest(versions.current(settings))
+    if held_manifest is not None and all("file" in e for e in held_manifest["sources"].values()):
+        held = {sid: e["file"] for sid, e in held_manifest["sources"].items()}
     else:
         chunks = _held_chunks(settings)
-        held = {} if chunks is None else store.files_held(chunks)
+        held = {} if chunks is None else manifest.files_held(chunks)
     return [
         f"{d.path} has the source id {d.source_id!r} of the indexed document from {held[d.source_id]}"
         for d in docs if d.source_id in held and held[d.source_id] and held[d.source_id] != d.path.name
@@ -320,6 +285,55 @@ def _load_model(settings: IndexSettings):
     from ivl_index.embeddings import ModelEmbeddings  # lazy: imports torch and loads the model (seconds)
 
     return ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
+
+
+def _load_model(settings: IndexSettings, say):
+    from ivl_index.embeddings import ModelEmbeddings  # lazy: imports torch and loads the model (seconds)
+
+    say(f"Loading the embedding model {settings.embedding_model}")
+    return ModelEmbeddings(settings.embedding_model, settings.embedding_batch_size)
+
+
+def _narrator(progress: bool):
+    def say(step: str) -> None:
+        """A first ingest loads a model and exports it for minutes' worth of silence otherwise: name each step."""
+        if progress:
+            print(f"{step}...", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _use_data_dir(settings: IndexSettings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
+
+
+DERIVED = {VECTORS, VECTOR_IDS}  # written from Chroma's records: repaired without rebuilding the index
+
+
+def _damage(settings: IndexSettings) -> tuple[str | None, bool]:
+    """What of the local index in service is not as ingest wrote it (why it is rebuilt, or None), and whether
+    the index must be rebuilt from the documents given (a damaged vector file is only written again)."""
+    root = None if settings.chroma_host else versions.current(settings)
+    bad = None if root is None else manifest.damaged(root)
+    if bad is None:
+        return None, False
+    if bad in DERIVED:
+        return f"{root / bad} was damaged or missing; written again from the index", False
+    return f"{root / bad} was damaged or missing; rebuilt from the documents given", True
+
+
+def _encoder(settings: IndexSettings, embeddings=None) -> str:
+    """What will embed questions (ingest/onnx_export.py makes the ONNX copy when given the model)."""
+    if settings.query_encoder == "sentence-transformers":
+        return "sentence-transformers"
+    if embeddings is None:
+        return "onnx"  # an unchanged run: the copy is ready (see _unchanged)
+    from ingest.onnx_export import ensure_onnx  # lazy: it imports onnxruntime
+
+    return ensure_onnx(settings, embeddings)
 
 
 def run_ingest(
@@ -333,113 +347,85 @@ def run_ingest(
     """Add or update the documents at `paths` (default: the corpus folder), keeping every other document in the
     index; `prune` also removes the documents not given; `replace` lets a file replace an indexed document of
     the same source id that came from a file of another name (refused otherwise). progress: name each step on
-    stderr (bars as well when stderr is a terminal)."""
+    stderr (bars as well when stderr is a terminal). A damaged local index is rebuilt from the documents given."""
     started = time.perf_counter()
-    bars = progress and sys.stderr.isatty()
-
-    def say(step: str) -> None:
-        """A first ingest loads a model and exports it for minutes' worth of silence otherwise: name each step."""
-        if progress:
-            print(f"{step}...", file=sys.stderr, flush=True)
-
-    say("Reading documents")
-    docs = load_all(paths or [settings.corpus_dir], settings.max_file_mb, settings.max_document_sentences)
-    docs, duplicates = drop_duplicates(docs)
-    check_notes(docs)
-    say(f"Chunking {len(docs)} documents")
-    pieces = WordPieces.of_embeddings(embeddings) if embeddings else WordPieces.of_model_files(settings.embedding_model)
-    if pieces is None:  # a model with no local tokenizer file: its own tokenizer counts
-        say(f"Loading the embedding model {settings.embedding_model}")
-        embeddings = _load_model(settings)
-        pieces = WordPieces.of_embeddings(embeddings)
-    max_tokens = min(settings.chunk_max_tokens, pieces.max_tokens)
-    target = min(settings.chunk_target_tokens, max_tokens)
-    chunks: list[Document] = []
-    per_document: dict[str, dict] = {}
-    for doc in docs:
-        doc_chunks = chunk_document(doc, pieces, max_tokens, target, settings.chunk_overlap_sentences, settings.max_document_sentences)
-        chunks += doc_chunks
-        per_document[doc.source_id] = {
-            "path": str(doc.path),
-            "sections": sum(s.indexed for s in doc.sections),
-            "chunks": len(doc_chunks),
-        }
-    sentences = sentence_documents(chunks)
-
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
-    with store.ingest_lock(settings):
-        if _unchanged(settings, chunks, sentences):
+    say = _narrator(progress)
+    plan, embeddings = _plan(settings, paths, embeddings, say)
+    _use_data_dir(settings)
+    with versions.ingest_lock(settings):
+        damage, fresh = _damage(settings)
+        if damage is None and _unchanged(settings, plan):
             # Nothing to embed: at most documents to prune, which needs no model either.
-            extra = sorted(set(store.read_manifest(store.current(settings))["sources"]) - {d.source_id for d in docs})
+            held = manifest.read_manifest(versions.current(settings))["sources"]
+            extra = sorted(set(held) - {d.source_id for d in plan.docs})
             removed, deleted = _remove(settings, extra) if prune and extra else ({}, 0)
             say("Nothing to embed")
-            skipped = {"num_added": 0, "num_updated": 0, "num_deleted": deleted, "num_skipped": len(chunks)}
-            results, rebuilt, embedded = {"chunks": skipped}, None, 0
-            encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else "onnx"
+            skipped = {"num_added": 0, "num_updated": 0, "num_deleted": deleted, "num_skipped": len(plan.chunks)}
+            results = {"chunks": skipped}
+            rebuilt, embedded, encoder = None, 0, _encoder(settings)
         else:
-            # Checked only here: an unchanged run holds exactly these records already, so it replaces nothing.
-            clashes = [] if replace else _clashes(settings, docs)
-            if clashes:
-                raise IngestError(
-                    "nothing was ingested; the index is unchanged:\n  " + "\n  ".join(clashes)
-                    + "\n  give the file another source_id (front matter) or name, or pass --replace to replace that document"
-                )
-            docs, repeats = drop_duplicates(docs, _indexed_documents(settings, {d.source_id for d in docs}))
-            if repeats:  # a new file that repeats a document already indexed adds nothing
-                duplicates |= repeats
-                kept = {d.source_id for d in docs}
-                chunks = [c for c in chunks if c.metadata["source_id"] in kept]
-                sentences = [s for s in sentences if s.metadata["source_id"] in kept]
-                per_document = {sid: v for sid, v in per_document.items() if sid in kept}
+            if not fresh:  # a rebuilt index holds only the documents given: nothing to clash with or repeat
+                _refuse_clashes(settings, plan, replace)
+                plan.duplicates |= _drop_indexed_repeats(settings, plan)
             if embeddings is None:
-                say(f"Loading the embedding model {settings.embedding_model}")
-                embeddings = _load_model(settings)
+                embeddings = _load_model(settings, say)
             before = embeddings.embedded
             say("Indexing")
+            bars = progress and sys.stderr.isatty()
             with embeddings.each_text_once():
                 if settings.chroma_host:
-                    results, rebuilt, removed = _sync_on_server(settings, embeddings, chunks, sentences, bars, prune)
+                    results, rebuilt, removed = sync_on_server(settings, embeddings, plan.chunks, plan.sentences, bars, prune)
                 else:
-                    results, rebuilt, removed = _build_beside(settings, embeddings, chunks, sentences, bars, prune)
+                    results, rebuilt, removed = _build_beside(settings, embeddings, plan, bars, prune, fresh, bool(damage))
+            rebuilt = damage or rebuilt
             embedded = embeddings.embedded - before
             if settings.query_encoder != "sentence-transformers":
                 say("Checking the question encoder (exported to ONNX once per model)")
-            from ingest.onnx_export import ensure_onnx  # lazy: it imports onnxruntime
-
-            encoder = "sentence-transformers" if settings.query_encoder == "sentence-transformers" else ensure_onnx(
-                settings, embeddings
-            )
+            encoder = _encoder(settings, embeddings)
     r = results["chunks"]
     return IngestReport(
-        documents=len(docs),
-        chunks=len(chunks),
+        documents=len(plan.docs),
+        chunks=len(plan.chunks),
         added=r["num_added"],
         updated=r["num_updated"],
         deleted=r["num_deleted"],
         skipped=r["num_skipped"],
         seconds=round(time.perf_counter() - started, 3),
         embedded=embedded,
-        sentences=len(sentences),
-        duplicates=duplicates,
+        sentences=len(plan.sentences),
+        duplicates=plan.duplicates,
         rebuilt=rebuilt,
-        per_document=per_document,
+        per_document=plan.per_document,
         query_encoder=encoder,
         removed=removed,
     )
+
+
+def _refuse_clashes(settings: IndexSettings, plan: Plan, replace: bool) -> None:
+    """Checked only when something changes: an unchanged run holds exactly these records already."""
+    clashes = [] if replace else _clashes(settings, plan.docs)
+    if clashes:
+        raise IngestError(
+            "nothing was ingested; the index is unchanged:\n  "
+            + "\n  ".join(clashes)
+            + "\n  give the file another source_id (front matter) or name, or pass --replace to replace that document"
+        )
+
+
+def _drop_indexed_repeats(settings: IndexSettings, plan: Plan) -> dict[str, str]:
+    """A new file that repeats a document already indexed adds nothing: dropped from the plan (file -> source)."""
+    docs, repeats = drop_duplicates(plan.docs, _indexed_documents(settings, {d.source_id for d in plan.docs}))
+    if repeats:
+        plan.keep({d.source_id for d in docs})
+    return repeats
 
 
 def remove_documents(settings: IndexSettings, source_ids: list[str]) -> dict[str, str]:
     """Remove these documents (every chunk and sentence) from the index; returns source id -> title of each
     one removed. An id the index does not hold is an IngestError naming the ids it does hold, and nothing is
     removed. No model is loaded: nothing is embedded."""
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise IngestError(f"cannot use the data directory {settings.data_dir}: {err.strerror or err}") from None
-    with store.ingest_lock(settings):
+    _use_data_dir(settings)
+    with versions.ingest_lock(settings):
         return _remove(settings, source_ids)[0]
 
 
@@ -447,23 +433,26 @@ def _remove(settings: IndexSettings, source_ids: list[str]) -> tuple[dict[str, s
     """remove_documents, with the ingest lock held; also returns how many chunks went."""
 
     def work(root: Path | None):
-        client = store.client(settings, root)
-        names = store.collection_names(settings)
-        if names[0] not in store.held_collections(client):
-            raise IngestError(f"the {store.where(settings)} holds no documents; nothing to remove")
+        client = chroma.client(settings, root)
+        names = chroma.collection_names(settings)
+        if names[0] not in chroma.held_collections(client):
+            raise IngestError(f"the {chroma.where(settings)} holds no documents; nothing to remove")
         chunks = client.get_collection(names[0])
-        held = store.documents_held(chunks)
+        held = manifest.documents_held(chunks)
         unknown = [sid for sid in source_ids if sid not in held]
         if unknown:
             raise IngestError(
                 f"no document {', '.join(map(repr, unknown))} in the index; it holds: {', '.join(sorted(held))}"
             )
         removed = {sid: held[sid] for sid in source_ids}
-        deleted = _delete_documents(settings, root, client, list(removed))
-        return (removed, deleted), True, store.model_of(chunks) or settings.embedding_model
+        deleted = delete_documents(settings, root, client, list(removed))
+        return (removed, deleted), True, chroma.model_of(chunks) or settings.embedding_model
 
     if settings.chroma_host:
         return work(None)[0]
-    if store.current(settings) is None:
+    if versions.current(settings) is None:
         raise IngestError(f"no index in {settings.data_dir}; nothing to remove")
+    damage, _ = _damage(settings)
+    if damage:
+        raise IngestError(f"nothing was removed: {damage.split(';')[0]}; run `ivl ingest` to rebuild the index")
     return _beside(settings, work)

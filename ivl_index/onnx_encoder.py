@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ivl_index import checksums
 from ivl_index.embeddings import ModelEmbeddings, QueryCache
 from ivl_index.errors import EncoderError
 from ivl_index.model_files import META, UNAVAILABLE, encoder_folder
@@ -22,13 +23,19 @@ FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_id
 class OnnxEmbeddings(QueryCache):
     """The same vectors as sentence-transformers (checked at export), from onnxruntime and tokenizers."""
 
-    def __init__(self, name: str, folder: Path, batch_size: int = 32):
+    def __init__(self, name: str, folder: Path, batch_size: int = 32, check: bool = True):
         super().__init__()
         import onnxruntime as ort  # lazy: only a process that embeds questions loads it
         from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: ORT's graph-optimisation notes are not the user's business
+        bad = damaged(folder) if check else None  # an export checks its copy against the model itself
+        if bad:
+            raise EncoderError(
+                f"the ONNX copy of the embedding model is damaged ({folder / bad} is not as ingest wrote it); "
+                "run `ivl ingest` to make it again"
+            )
         try:
             self.session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
             self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -57,6 +64,25 @@ class OnnxEmbeddings(QueryCache):
 
     def embed_uncached(self, text: str) -> list[float]:
         return self.embed_batch([text])[0].tolist()
+
+
+ENCODER_FILES = ("model.onnx", "tokenizer.json")
+
+
+def damaged(folder: Path) -> str | None:
+    """The file of an encoder folder that differs from the checksums its export recorded in META (META itself when
+    unreadable or older than checksums), else None."""
+    try:
+        recorded = json.loads((folder / META).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return META
+    return checksums.damaged(folder, recorded)
+
+
+def encoder_ready(settings: IndexSettings) -> bool:
+    """Whether ingest has made the ONNX copy of the configured model and it is as ingest wrote it."""
+    folder = encoder_folder(settings)
+    return (folder / META).is_file() and damaged(folder) is None
 
 
 def query_embeddings(settings: IndexSettings):

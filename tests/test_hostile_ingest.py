@@ -25,7 +25,7 @@ from ingest.chunking import chunk_document
 from ingest.loaders import load
 from ingest.pipeline import run_ingest
 from ingest.tokens import WordPieces
-from ivl_index import store
+from ivl_index import store, versions
 from tests.conftest import CORPUS
 
 NEW_CASE = (
@@ -181,14 +181,14 @@ def test_an_unchanged_reingest_never_imports_torch_or_loads_the_model(index_copy
     """Deciding what changed comes first; the model loads only to embed. Timing is the bench's job
     (`ivl bench --parts ingest`: unchanged re-ingest, whole process)."""
     monkeypatch.setenv("IVL_DATA_DIR", str(index_copy.data_dir))
-    version = store.version(index_copy)
+    version = versions.version(index_copy)
     out = ivl("-X", "importtime", "-m", "ivl", "ingest", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
     assert not imported & {"torch", "transformers", "sentence_transformers", "chromadb"}
     report = json.loads(out.stdout)
     assert (report["embedded"], report["added"], report["deleted"]) == (0, 0, 0)
-    assert report["query_encoder"] == "onnx" and store.version(index_copy) == version  # the same index serves
+    assert report["query_encoder"] == "onnx" and versions.version(index_copy) == version  # the same index serves
 
 
 def test_a_link_out_of_the_corpus_folder_is_refused_and_named(settings, corpus_copy, tmp_path):

@@ -20,7 +20,7 @@ from evals.labelled import load_items
 from ingest.pipeline import run_ingest
 from ivl.settings import load_settings
 from ivl.ui import Handlers
-from ivl_index import store
+from ivl_index import chroma, store
 from ivl_index.errors import KnowledgeBaseUnavailable, SettingsError
 from tests.conftest import CORPUS, free_port, wait_for_url
 
@@ -123,7 +123,7 @@ def test_a_server_killed_during_ingest_is_one_line_and_the_rerun_completes_the_i
     chunks_name, sentences_name = store.collection_names(settings)
     ingest = subprocess.Popen([sys.executable, "-m", "ivl", "ingest", str(corpus)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    probe = store.http_client(settings)
+    probe = chroma.http_client(settings)
     deadline = time.monotonic() + 300
     while True:  # kill the server once the sentences are being written (the chunks are written before them)
         assert ingest.poll() is None, "the ingest ended before the server could be killed"
@@ -142,7 +142,7 @@ def test_a_server_killed_during_ingest_is_one_line_and_the_rerun_completes_the_i
     report = run_ingest(settings, [corpus], embeddings=embeddings, progress=False)
     index = store.open_index(settings, embeddings.name)
     assert index.chunks.count() == report.chunks and index.sentences.count() == report.sentences
-    client = store.http_client(settings)
+    client = chroma.http_client(settings)
     for kind, name in (("chunks", chunks_name), ("sentences", sentences_name)):
         held = set(store.all_records(client.get_collection(name), [])["ids"])
         assert set(store.record_manager(settings, kind).list_keys()) == held  # records say what the server holds

@@ -12,9 +12,10 @@ import pytest
 
 from ingest.pipeline import run_ingest
 from ivl.settings import load_settings
-from ivl_index import store
-from ivl_index.errors import IngestError
+from ivl_index import store, versions
+from ivl_index.errors import IngestError, KnowledgeBaseUnavailable
 from ivl_index.settings import REPO_ROOT
+from ivl_index.vector_file import VECTORS
 from tests.conftest import CORPUS
 from tests.test_loaders import make_pdf
 
@@ -108,9 +109,9 @@ def test_cli_bad_file_is_one_clear_line(tmp_path):
     assert "scan.pdf: unreadable PDF" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_answers_read_sentence_vectors_from_a_file_equal_to_chromas_and_survive_its_loss(settings, embeddings, capfd):
-    """The vector file is a faster copy, never a second truth: an index without it (built before it existed,
-    or with it damaged) answers the same from Chroma, and its next ingest writes it without embedding."""
+def test_answers_read_sentence_vectors_from_a_file_equal_to_chromas_and_ingest_repairs_it(settings, embeddings):
+    """The vector file is a faster copy, never a second truth: it holds Chroma's vectors, a damaged or missing
+    one stops answering with one line naming the file, and the next ingest writes it again without embedding."""
     from chatbot.answerer import Answerer
     from evals.labelled import load_items
 
@@ -123,21 +124,14 @@ def test_answers_read_sentence_vectors_from_a_file_equal_to_chromas_and_survive_
 
     questions = [i.question for i in load_items()[:12]]
     with_file = [Answerer(settings, embeddings).answer(q).answer for q in questions]
-    root = store.current(settings)
-    (root / store.VECTORS).write_bytes(b"not a numpy file")
-    damaged = Answerer(settings, embeddings)
-    assert store.sentence_vectors(root, warn=False) is None and "unreadable" in capfd.readouterr().err
-    assert [damaged.answer(q).answer for q in questions] == with_file
-    repaired = run_ingest(settings, embeddings=embeddings, progress=False)
-    assert repaired.embedded == 0 and store.current(settings) != root
-    assert store.open_index(settings, embeddings.name).vectors is not None
-
-    root = store.current(settings)
-    (root / store.VECTORS).unlink()
-    assert [Answerer(settings, embeddings).answer(q).answer for q in questions] == with_file
-    again = run_ingest(settings, embeddings=embeddings, progress=False)
-    assert again.embedded == 0 and store.current(settings) != root
-    assert store.open_index(settings, embeddings.name).vectors is not None
+    for damage in (lambda p: p.write_bytes(b"not a numpy file"), lambda p: p.unlink()):
+        root = versions.current(settings)
+        damage(root / VECTORS)
+        with pytest.raises(KnowledgeBaseUnavailable, match=rf"{VECTORS} is damaged or missing; run `ivl ingest`"):
+            Answerer(settings, embeddings)
+        repaired = run_ingest(settings, embeddings=embeddings, progress=False)
+        assert repaired.embedded == 0 and versions.current(settings) != root and "written again" in repaired.rebuilt
+        assert [Answerer(settings, embeddings).answer(q).answer for q in questions] == with_file
 
 
 def test_every_listed_source_flaw_has_an_editors_note_on_an_indexed_sentence():
