@@ -325,6 +325,17 @@ def _damage(settings: IndexSettings) -> tuple[str | None, bool]:
     return f"{root / bad} was damaged or missing; rebuilt from the documents given", True
 
 
+def _left_out(held: dict | None, plan: Plan) -> str:
+    """What a rebuild from the documents given leaves out of what the damaged index held, said so the user can
+    ingest those files again (a rebuild cannot read documents it was not given)."""
+    if held is None:
+        return "; any other document the damaged index held is not in it now (its list was unreadable): ingest those files again"
+    lost = {sid: e.get("title", sid) for sid, e in held["sources"].items() if sid not in {d.source_id for d in plan.docs}}
+    if not lost:
+        return ""
+    return "; not in it now (ingest their files again): " + ", ".join(f"{sid} ({title})" for sid, title in sorted(lost.items()))
+
+
 def _encoder(settings: IndexSettings, embeddings=None) -> str:
     """What will embed questions (ingest/onnx_export.py makes the ONNX copy when given the model)."""
     if settings.query_encoder == "sentence-transformers":
@@ -354,6 +365,7 @@ def run_ingest(
     _use_data_dir(settings)
     with versions.ingest_lock(settings):
         damage, fresh = _damage(settings)
+        held_before = manifest.read_manifest(versions.current(settings)) if fresh else None
         if damage is None and _unchanged(settings, plan):
             # Nothing to embed: at most documents to prune, which needs no model either.
             held = manifest.read_manifest(versions.current(settings))["sources"]
@@ -377,7 +389,7 @@ def run_ingest(
                     results, rebuilt, removed = sync_on_server(settings, embeddings, plan.chunks, plan.sentences, bars, prune)
                 else:
                     results, rebuilt, removed = _build_beside(settings, embeddings, plan, bars, prune, fresh, bool(damage))
-            rebuilt = damage or rebuilt
+            rebuilt = (damage + _left_out(held_before, plan)) if damage else rebuilt
             embedded = embeddings.embedded - before
             if settings.query_encoder != "sentence-transformers":
                 say("Checking the question encoder (exported to ONNX once per model)")

@@ -85,6 +85,18 @@ def test_a_damaged_index_file_is_one_line_naming_it_and_the_next_ingest_repairs_
     assert run_ingest(settings, [corpus], embeddings=embeddings, progress=False).embedded == 0  # repaired for good
 
 
+def test_a_rebuild_from_other_documents_names_what_the_damaged_index_held(index_copy, embeddings, tmp_path):
+    """A damaged index is rebuilt from the documents given: one it held but was not given is named, not lost
+    without a word."""
+    settings, _ = index_copy
+    (store.current(settings) / "records.sqlite").write_bytes(b"garbage" * 100)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "note.md").write_text("---\nsource_id: other-note\ntitle: Other note\n---\n\n## Summary\n\nIVL is rare.\n")
+    report = run_ingest(settings, [other], embeddings=embeddings, progress=False)
+    assert "records.sqlite" in report.rebuilt and "not in it now" in report.rebuilt and "gard-ivl" in report.rebuilt
+
+
 def snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
     return {
         str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())

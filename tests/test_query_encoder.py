@@ -60,7 +60,7 @@ def test_missing_or_broken_copy_is_one_clear_message(built_index, tmp_path):
     shutil.copytree(folder, broken / folder.name)
     (broken / folder.name / "model.onnx").write_bytes(b"not a model")
     out = ivl("-m", "ivl", "ask", "What is IVL?", data=built_index.data_dir, IVL_ENCODER_DIR=str(broken))
-    assert out.returncode == 1 and "cannot be loaded" in out.stderr and "delete that folder" in out.stderr
+    assert out.returncode == 1 and "model.onnx is not as ingest wrote it" in out.stderr and "run `ivl ingest`" in out.stderr
     assert "Traceback" not in out.stderr
 
 
