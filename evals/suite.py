@@ -19,6 +19,7 @@ import yaml
 from tqdm import tqdm
 
 from chatbot.answerer import Answerer
+from chatbot.service import Explains
 from chatbot.settings import AnswerSettings
 from evals import conversations
 from evals.checks import Verdict, check
@@ -64,9 +65,10 @@ def index_chunks(answerer) -> dict[str, dict]:
     }  # fmt: skip
 
 
-def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: dict[str, dict]) -> dict:
+def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: dict[str, dict], searched=None) -> dict:
     """recall@k, MRR@10, nDCG@10 through sentence-transformers' InformationRetrievalEvaluator, on the ranking
-    the product itself searched (`retrieve`: the same query its answers use)."""
+    the product itself searched (`retrieve`: the same query its answers use). searched: item id -> the Retrieval
+    its answer was made from, where known (searching again doubled the eval's time)."""
     # lazy: sentence-transformers imports torch (seconds); only the eval needs its evaluator
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
@@ -81,7 +83,8 @@ def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: di
     results = []
     for qid in evaluator.queries_ids:
         item = by_id[qid]
-        ranked = answerer.retrieve(item.question, item.history).ranked[:10]
+        found = (searched or {}).get(qid) or answerer.retrieve(item.question, item.history)
+        ranked = found.ranked[:10]
         results.append([{"corpus_id": d.metadata["chunk_id"], "score": -rank} for rank, d in enumerate(ranked)])
     m = evaluator.compute_metrics(results)
     return {
@@ -176,15 +179,21 @@ def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, 
         if only and name not in only:
             continue
         base.encoder.clear_cache()  # each variant pays for its own query embeddings
-        verdicts = []
+        verdicts, searched = [], {}
         for item in tqdm(items, desc=f"eval {name}", disable=not progress, leave=False):
-            verdicts.append(check(item, answerer.answer(item.question, item.history), chunks))
+            if isinstance(answerer, Explains):
+                explained = answerer.explain(item.question, item.history)
+                verdict = check(item, explained.answer, chunks)
+                verdict.diagnostics, searched[item.id] = explained.json(), explained.retrieval
+            else:
+                verdict = check(item, answerer.answer(item.question, item.history), chunks)
+            verdicts.append(verdict)
         splits = {}
         for split in SPLITS:
             mine = [v for v in verdicts if v.split == split]
             splits[split] = {
                 "summary": summarize(mine),
-                "retrieval": retrieval_metrics(answerer, [i for i in items if i.split == split], relevant, chunks),
+                "retrieval": retrieval_metrics(answerer, [i for i in items if i.split == split], relevant, chunks, searched),
                 "registers": by_key(mine, "register"),
                 "categories": by_key(mine, "category"),
             }
