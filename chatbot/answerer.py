@@ -87,7 +87,7 @@ def explained(answer: Answer, c: Considered, answer_at: float | None, shown: int
         cid = d.metadata["chunk_id"]
         top = best.get(cid)
         sims = [x.similarity for x in c.candidates if x.chunk.metadata["chunk_id"] == cid]
-        passages.append(Passage(cid, d.metadata["source_id"], str(d.metadata.get("section", "")), place.get(cid, 0),
+        passages.append(Passage(cid, d.metadata["source_id"], str(d.metadata.get("section", "")), place.get(cid),
                                 round(max(sims), 4) if sims else None, round(top.score, 4) if top else None))  # fmt: skip
     ranked = [RankedSentence(x.text, x.chunk.metadata["chunk_id"], round(x.score, 4), round(x.similarity, 4),
                              round(x.overlap, 4)) for x in c.candidates[:shown]]  # fmt: skip

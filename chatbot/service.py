@@ -57,13 +57,14 @@ class RankedPassages(AnswerService, Protocol):
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk the answer could cite: its place in the fused ranking (1 = first) and the best of its
-    sentences by the matcher's cosine and by the ranker's probability (None: no candidate sentence in it)."""
+    """A retrieved chunk the answer could cite: its place in the fused ranking (1 = first; None: added beside a
+    retrieved chunk, not ranked itself) and the best of its sentences by the matcher's cosine and by the ranker's
+    probability (None: no candidate sentence in it)."""
 
     chunk_id: str
     source_id: str
     section: str
-    rank: int
+    rank: int | None
     similarity: float | None
     probability: float | None
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,8 @@ def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, 
             if isinstance(answerer, Explains):
                 explained = answerer.explain(item.question, item.history)
                 verdict = check(item, explained.answer, chunks)
-                verdict.diagnostics, searched[item.id] = explained.json(), explained.retrieval
+                verdict.diagnostics = explained.json() | {"gold_chunks": sorted(relevant.get(item.id, ()))}
+                searched[item.id] = explained.retrieval
             else:
                 verdict = check(item, answerer.answer(item.question, item.history), chunks)
             verdicts.append(verdict)
@@ -215,18 +217,39 @@ def gated(results: dict) -> dict:
     return test["summary"] | test["retrieval"]
 
 
+@dataclass(frozen=True)
+class Threshold:
+    """One gated figure against its limit, as the gate decides it."""
+
+    name: str
+    value: float
+    limit: float
+    minimum: bool  # the figure must reach the limit (else: must not exceed it)
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.limit if self.minimum else self.value <= self.limit
+
+    @property
+    def rule(self) -> str:
+        return f"{'≥' if self.minimum else '≤'} {self.limit}"
+
+
+def thresholds(results: dict, config: dict | None = None) -> list[Threshold]:
+    """Every gated figure of the product on the test split beside its threshold (evals/thresholds.yaml)."""
+    config = config or load_thresholds()
+    metrics = gated(results)
+    return [Threshold(name, metrics[name], limit, kind == "minimum")
+            for kind in ("minimum", "maximum") for name, limit in config[kind].items()]  # fmt: skip
+
+
 def gate(results: dict, baseline: dict | None = None) -> list[str]:
     """Failures, on the test split: a product metric past its threshold, or (with a baseline) a metric or a test
     question that got worse."""
     config = load_thresholds()
     metrics = gated(results)
-    failures = []
-    for name, rule in config["minimum"].items():
-        if metrics[name] < rule:
-            failures.append(f"{name} = {metrics[name]} is below the threshold {rule}")
-    for name, rule in config["maximum"].items():
-        if metrics[name] > rule:
-            failures.append(f"{name} = {metrics[name]} is above the threshold {rule}")
+    failures = [f"{t.name} = {t.value} is {'below' if t.minimum else 'above'} the threshold {t.limit}"
+                for t in thresholds(results, config) if not t.met]  # fmt: skip
     if baseline:
         old_metrics = gated(baseline)
         tolerance = config.get("regression_tolerance", 0.0)
