@@ -106,7 +106,7 @@ def print_table(results: dict, failures: list[str], baseline: dict | None = None
     for f in failures:
         console.print(f"[red]FAIL[/red] {f}", markup=True, highlight=False)
     if not failures:
-        console.print(f"[green]all thresholds met ({len(limits)} gated figures, each shown beside its threshold)[/green]")
+        console.print(f"[green]all thresholds met ({len(limits)} gated figures, each beside its threshold)[/green]")
 
 
 def why(d: dict) -> str:
@@ -140,13 +140,16 @@ def _checks(q: dict) -> list[tuple[str, bool | None]]:
         decision = ("abstained (either is honest)" if abstained else "answered (either is honest)", None)
     elif abstained:
         decision = ("abstained, as it should", True) if expected else ("abstained, but the sources answer it", False)
+    elif expected:
+        decision = ("answered, but the sources do not answer it", False)
     else:
-        decision = ("answered, but the sources do not answer it", False) if expected else ("answered, as it should", True)
+        decision = ("answered, as it should", True)
     out = [("passed" if q["passed"] else "failed", q["passed"]), decision]
     if q["facts_vital"] is not None:
         out.append(("vital facts stated" if q["facts_vital"] else "vital facts missing", q["facts_vital"]))
     if q["expected_source"] is not None:
-        out.append(("cites an expected source" if q["expected_source"] else "cites no expected source", q["expected_source"]))
+        cites = "cites an expected source" if q["expected_source"] else "cites no expected source"
+        out.append((cites, q["expected_source"]))
     out.append(("citations valid" if q["citation_valid"] else "a citation is invalid", q["citation_valid"]))
     out.append(("citations faithful" if q["citation_faithful"] else "a citation is unfaithful", q["citation_faithful"]))
     return out

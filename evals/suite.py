@@ -3,7 +3,9 @@ per split (tune, test), register and category, reported, gated on test and compa
 
 Variants share one model and one index: the product (hybrid), dense only, BM25 only (only the fusion
 weights differ), `top-chunk` (the first retrieved chunk as the answer) and `top-sentences` (the 4
-best-scored sentences, never abstaining), so every figure reads against something simple.
+best-scored sentences, never abstaining), so every figure reads against something simple. An answerer that
+explains itself (chatbot/service.py `Explains`) leaves with each question why it answered so: the report shows it
+for every failing question, and the retrieval figures are read from those same searches.
 """
 
 from __future__ import annotations
@@ -193,9 +195,10 @@ def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, 
         splits = {}
         for split in SPLITS:
             mine = [v for v in verdicts if v.split == split]
+            asked = [i for i in items if i.split == split]
             splits[split] = {
                 "summary": summarize(mine),
-                "retrieval": retrieval_metrics(answerer, [i for i in items if i.split == split], relevant, chunks, searched),
+                "retrieval": retrieval_metrics(answerer, asked, relevant, chunks, searched),
                 "registers": by_key(mine, "register"),
                 "categories": by_key(mine, "category"),
             }
