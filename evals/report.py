@@ -162,6 +162,6 @@ def write_html(results: dict, failures: list[str], path) -> None:
         results=results, failures=failures, product=results["variants"][PRODUCT], shown=SHOWN, fmt=_fmt,
         metrics=metrics, checks=_checks, highlight=_highlight, manifest_json=json.dumps(results["manifest"], indent=2),
         registers=REGISTERS, by_register=BY_REGISTER, splits=SPLITS, gated=GATED, failing=failing(results),
-        thresholds=thresholds(results), limits={t.name: t for t in thresholds(results)},
+        thresholds=thresholds(results), limits={t.name: t for t in thresholds(results)}, product_name=PRODUCT,
     )  # fmt: skip
     path.write_text(page, encoding="utf-8")
