@@ -7,7 +7,8 @@ fitted ranker (ranker.py), abstain by the calibrated decision (abstention.py), o
 validator, which renders only what it could check.
 
 The public surface, shared with the LLM answerer (chatbot/llm.py), is what the CLI, the chat, the evals and
-the bench use: `answer`, `stream`, `retrieve`, `chunks`, `clear_cache`, and `encoder`.
+the bench use: `answer`, `stream`, `retrieve`, `chunks`, `clear_cache`, and `encoder`; and `explain`, the answer
+with the reasons for it (the eval's report).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from chatbot.question import checked, previous_questions, search_query
 from chatbot.ranker import question_features, rank, sentence_features
 from chatbot.render import escape_markdown
 from chatbot.scoring import Candidate, Group, candidates, term_groups, unknown_shares
+from chatbot.service import Explained, Passage, RankedSentence
 from chatbot.settings import AnswerSettings
 from chatbot.text import STOP, Lexicon
 from chatbot.validator import validate
@@ -40,6 +42,7 @@ from ivl_index.documents import SOURCE_DETAILS
 from ivl_index.errors import KnowledgeBaseUnavailable, UserError
 
 RELATED = 3  # closest passages offered under an abstention
+EXPLAINED = 10  # best-ranked sentences an explained answer lists
 # Said, as a refusal, to a question written mostly in another script: searching English sentences with Arabic or
 # Chinese words found unrelated passages, or abstained without saying why.
 ENGLISH_ONLY = (
@@ -70,6 +73,25 @@ def related(ranked: list[Candidate]) -> list[Related]:
         if len(out) == RELATED:
             break
     return out
+
+
+def explained(answer: Answer, c: Considered, answer_at: float | None, shown: int = EXPLAINED) -> Explained:
+    """An answer with the considered question behind it: the passages it could cite with their best sentence's
+    cosine and probability, and the `shown` best-ranked sentences."""
+    place = {d.metadata["chunk_id"]: n for n, d in enumerate(c.retrieval.ranked, 1)}
+    best: dict[str, Candidate] = {}
+    for cand in c.candidates:  # best first: the first seen of a chunk is its best by probability
+        best.setdefault(cand.chunk.metadata["chunk_id"], cand)
+    passages = []
+    for d in c.retrieval.chunks:
+        cid = d.metadata["chunk_id"]
+        top = best.get(cid)
+        sims = [x.similarity for x in c.candidates if x.chunk.metadata["chunk_id"] == cid]
+        passages.append(Passage(cid, d.metadata["source_id"], str(d.metadata.get("section", "")), place.get(cid),
+                                round(max(sims), 4) if sims else None, round(top.score, 4) if top else None))  # fmt: skip
+    ranked = [RankedSentence(x.text, x.chunk.metadata["chunk_id"], round(x.score, 4), round(x.similarity, 4),
+                             round(x.overlap, 4)) for x in c.candidates[:shown]]  # fmt: skip
+    return Explained(answer, c.retrieval, passages, ranked, round(c.answerable, 4), answer_at)
 
 
 @dataclass
@@ -123,9 +145,14 @@ class Answerer:
     # -- the public surface ---------------------------------------------------------------------------------
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
+        return self.explain(question, history).answer
+
+    def explain(self, question: str, history: Iterable = ()) -> Explained:
+        """The answer with the reasons for it (chatbot/service.py `Explains`): what `answer` returns, and the
+        retrieval, ranked sentences and P(answerable) it was made from."""
         started = time.perf_counter()
         if isinstance(question, str) and in_another_script(question):
-            return Answer(question=question, answer=ENGLISH_ONLY, abstained=True)
+            return Explained(Answer(question=question, answer=ENGLISH_ONLY, abstained=True))
         c = self.consider(question, history)
         q = c.retrieval.question
         if c.abstains:
@@ -139,7 +166,7 @@ class Answerer:
             result = validate(d, passages, covered=self.view.coverage)
         result = Glossary.load().define(result)
         result.seconds = round(time.perf_counter() - started, 4)
-        return result
+        return explained(result, c, self.abstention.answer_at)
 
     def stream(self, question: str, history: Iterable = ()) -> Iterator[str | Answer]:
         """The same interface as the LLM answerer's: text while it is written (none here), the Answer last."""

@@ -1,10 +1,12 @@
 """The answerer's interface, declared: what the CLI, the chat, the evals and the bench call, implemented by the
 built-in answerer (answerer.py) and the LLM answerer (llm.py); and the one extension of the built-in answerer
-the LLM answerer builds on (its ranked, decided passages and its support test)."""
+the LLM answerer builds on (its ranked, decided passages and its support test); and `Explains`, the answer with
+the reasons for it, which the eval reports for every failing question."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from langchain_core.documents import Document
@@ -51,3 +53,59 @@ class RankedPassages(AnswerService, Protocol):
 
     def supports(self, claim: str, quote: str) -> bool:
         """Does the quote support this claim (verbatim, or a calibrated paraphrase)?"""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk the answer could cite: its place in the fused ranking (1 = first; None: added beside a
+    retrieved chunk, not ranked itself) and the best of its sentences by the matcher's cosine and by the ranker's
+    probability (None: no candidate sentence in it)."""
+
+    chunk_id: str
+    source_id: str
+    section: str
+    rank: int | None
+    similarity: float | None
+    probability: float | None
+
+
+@dataclass(frozen=True)
+class RankedSentence:
+    """A candidate sentence as the ranker saw it: P(it answers the question), its cosine and word overlap."""
+
+    text: str
+    chunk_id: str
+    probability: float
+    similarity: float
+    overlap: float
+
+
+@dataclass
+class Explained:
+    """An answer with the reasons for it, so a failing answer can be told apart as retrieval (the passages),
+    ranking (the sentences) or abstention (P(answerable) against the cut)."""
+
+    answer: Answer
+    retrieval: Retrieval | None = None  # None: refused before any search (a question in another script)
+    passages: list[Passage] = field(default_factory=list)
+    ranked: list[RankedSentence] = field(default_factory=list)  # best first
+    answerable: float | None = None  # P(the sources answer the question)
+    answer_at: float | None = None  # the cut: the answer abstains below it
+
+    def json(self) -> dict:
+        """The reasons (not the answer) as plain JSON."""
+        return {
+            "query": self.retrieval.query if self.retrieval else None,
+            "passages": [asdict(p) for p in self.passages],
+            "ranked": [asdict(s) for s in self.ranked],
+            "answerable": self.answerable,
+            "answer_at": self.answer_at,
+        }
+
+
+@runtime_checkable
+class Explains(Protocol):
+    """An answerer that can say why it answered as it did (the built-in answerer and the eval's yardsticks)."""
+
+    def explain(self, question: str, history: Iterable = ()) -> Explained:
+        """The answer `answer` gives, with the retrieval, the ranked sentences and P(answerable) behind it."""

@@ -61,6 +61,7 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     lead_vital: bool | None = None  # the answer's first sentence states a vital fact (answered answerable only)
     bearing: list[bool] = field(default_factory=list)  # per answer sentence: a gold passage, or states a key fact
+    diagnostics: dict = field(default_factory=dict)  # why: retrieval, ranked sentences, P(answerable) (`Explained`)
 
     @property
     def passed(self) -> bool:

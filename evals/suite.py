@@ -3,7 +3,9 @@ per split (tune, test), register and category, reported, gated on test and compa
 
 Variants share one model and one index: the product (hybrid), dense only, BM25 only (only the fusion
 weights differ), `top-chunk` (the first retrieved chunk as the answer) and `top-sentences` (the 4
-best-scored sentences, never abstaining), so every figure reads against something simple.
+best-scored sentences, never abstaining), so every figure reads against something simple. An answerer that
+explains itself (chatbot/service.py `Explains`) leaves with each question why it answered so: the report shows it
+for every failing question, and the retrieval figures are read from those same searches.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import json
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ import yaml
 from tqdm import tqdm
 
 from chatbot.answerer import Answerer
+from chatbot.service import Explains
 from chatbot.settings import AnswerSettings
 from evals import conversations
 from evals.checks import Verdict, check
@@ -64,9 +68,10 @@ def index_chunks(answerer) -> dict[str, dict]:
     }  # fmt: skip
 
 
-def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: dict[str, dict]) -> dict:
+def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: dict[str, dict], searched=None) -> dict:
     """recall@k, MRR@10, nDCG@10 through sentence-transformers' InformationRetrievalEvaluator, on the ranking
-    the product itself searched (`retrieve`: the same query its answers use)."""
+    the product itself searched (`retrieve`: the same query its answers use). searched: item id -> the Retrieval
+    its answer was made from, where known (searching again doubled the eval's time)."""
     # lazy: sentence-transformers imports torch (seconds); only the eval needs its evaluator
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
@@ -81,7 +86,8 @@ def retrieval_metrics(answerer, items, relevant: dict[str, set[str]], chunks: di
     results = []
     for qid in evaluator.queries_ids:
         item = by_id[qid]
-        ranked = answerer.retrieve(item.question, item.history).ranked[:10]
+        found = (searched or {}).get(qid) or answerer.retrieve(item.question, item.history)
+        ranked = found.ranked[:10]
         results.append([{"corpus_id": d.metadata["chunk_id"], "score": -rank} for rank, d in enumerate(ranked)])
     m = evaluator.compute_metrics(results)
     return {
@@ -176,15 +182,23 @@ def run_suite(settings: AnswerSettings, embeddings=None, progress: bool = True, 
         if only and name not in only:
             continue
         base.encoder.clear_cache()  # each variant pays for its own query embeddings
-        verdicts = []
+        verdicts, searched = [], {}
         for item in tqdm(items, desc=f"eval {name}", disable=not progress, leave=False):
-            verdicts.append(check(item, answerer.answer(item.question, item.history), chunks))
+            if isinstance(answerer, Explains):
+                explained = answerer.explain(item.question, item.history)
+                verdict = check(item, explained.answer, chunks)
+                verdict.diagnostics = explained.json() | {"gold_chunks": sorted(relevant.get(item.id, ()))}
+                searched[item.id] = explained.retrieval
+            else:
+                verdict = check(item, answerer.answer(item.question, item.history), chunks)
+            verdicts.append(verdict)
         splits = {}
         for split in SPLITS:
             mine = [v for v in verdicts if v.split == split]
+            asked = [i for i in items if i.split == split]
             splits[split] = {
                 "summary": summarize(mine),
-                "retrieval": retrieval_metrics(answerer, [i for i in items if i.split == split], relevant, chunks),
+                "retrieval": retrieval_metrics(answerer, asked, relevant, chunks, searched),
                 "registers": by_key(mine, "register"),
                 "categories": by_key(mine, "category"),
             }
@@ -206,18 +220,39 @@ def gated(results: dict) -> dict:
     return test["summary"] | test["retrieval"]
 
 
+@dataclass(frozen=True)
+class Threshold:
+    """One gated figure against its limit, as the gate decides it."""
+
+    name: str
+    value: float
+    limit: float
+    minimum: bool  # the figure must reach the limit (else: must not exceed it)
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.limit if self.minimum else self.value <= self.limit
+
+    @property
+    def rule(self) -> str:
+        return f"{'≥' if self.minimum else '≤'} {self.limit}"
+
+
+def thresholds(results: dict, config: dict | None = None) -> list[Threshold]:
+    """Every gated figure of the product on the test split beside its threshold (evals/thresholds.yaml)."""
+    config = config or load_thresholds()
+    metrics = gated(results)
+    return [Threshold(name, metrics[name], limit, kind == "minimum")
+            for kind in ("minimum", "maximum") for name, limit in config[kind].items()]  # fmt: skip
+
+
 def gate(results: dict, baseline: dict | None = None) -> list[str]:
     """Failures, on the test split: a product metric past its threshold, or (with a baseline) a metric or a test
     question that got worse."""
     config = load_thresholds()
     metrics = gated(results)
-    failures = []
-    for name, rule in config["minimum"].items():
-        if metrics[name] < rule:
-            failures.append(f"{name} = {metrics[name]} is below the threshold {rule}")
-    for name, rule in config["maximum"].items():
-        if metrics[name] > rule:
-            failures.append(f"{name} = {metrics[name]} is above the threshold {rule}")
+    failures = [f"{t.name} = {t.value} is {'below' if t.minimum else 'above'} the threshold {t.limit}"
+                for t in thresholds(results, config) if not t.met]  # fmt: skip
     if baseline:
         old_metrics = gated(baseline)
         tolerance = config.get("regression_tolerance", 0.0)

@@ -1,6 +1,6 @@
 """Simple answerers to read every product figure against, run as eval variants on the product's own index:
 `top-chunk` (the plain RAG answer: the first retrieved chunk, quoted whole) and `top-sentences` (the k
-best-scored sentences, cited, never abstaining). Both have the answerer's `answer`/`retrieve` surface."""
+best-scored sentences, cited, never abstaining). Both have the answerer's `answer`/`retrieve`/`explain` surface."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from collections.abc import Iterable
 
 from langchain_core.documents import Document
 
+from chatbot.answerer import explained
 from chatbot.models import Answer, Retrieval, citation_from_chunk
 from chatbot.render import escape_markdown
-from chatbot.service import RankedPassages
+from chatbot.service import Explained, RankedPassages
 from chatbot.validator import Claim, Draft, validate
 
 
@@ -30,11 +31,14 @@ class TopChunk:
         return self.answerer.retrieve(question, history)
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
+        return self.explain(question, history).answer
+
+    def explain(self, question: str, history: Iterable = ()) -> Explained:
         started = time.perf_counter()
         found = self.retrieve(question, history)
         answer = chunk_answer(found.question, found.ranked[0])
         answer.seconds = round(time.perf_counter() - started, 4)
-        return answer
+        return Explained(answer, found)
 
 
 class TopSentences:
@@ -46,6 +50,9 @@ class TopSentences:
         return self.answerer.retrieve(question, history)
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
+        return self.explain(question, history).answer
+
+    def explain(self, question: str, history: Iterable = ()) -> Explained:
         started = time.perf_counter()
         c = self.answerer.consider(question, history)
         best = c.candidates[: self.k]
@@ -54,4 +61,4 @@ class TopSentences:
         passages = {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks}
         answer = validate(Draft(c.retrieval.question, claims, citations), passages, covered=self.answerer.coverage)
         answer.seconds = round(time.perf_counter() - started, 4)
-        return answer
+        return explained(answer, c, None)  # never abstains: no cut

@@ -340,7 +340,8 @@ def evaluate(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
     write_html(results, failures, folder / "report.html")
-    print_table(results, failures, old)
+    # The table on stdout (`ivl eval > file` keeps it), unless stdout carries the JSON, which must stay pure.
+    print_table(results, failures, old, file=sys.stderr if as_json else sys.stdout)
     typer.echo(f"results: {folder / 'results.json'}  report: {folder / 'report.html'}", err=True)
     if as_json:
         typer.echo(json.dumps(results, ensure_ascii=False))

@@ -8,12 +8,14 @@ import subprocess
 import sys
 
 import pytest
+import yaml
+from markupsafe import escape
 
 from chatbot.answerer import Answerer
 from chatbot.models import Answer, Citation
 from evals.checks import check
 from evals.labelled import Item, load_items
-from evals.suite import LintError, index_chunks, lint
+from evals.suite import THRESHOLDS, LintError, gated, index_chunks, lint
 
 RECURRENCE = "Post-IVL recurrence rates range from 16.6 to 30.0%, rendering long-term follow-up critical"
 GARD_RARE = "IVL is rare, with only about 200 cases reported in the medical literature."
@@ -101,7 +103,14 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
     run = lambda *a: subprocess.run([sys.executable, "-m", "ivl", "eval", "--out", str(tmp_path), *a], capture_output=True, text=True, env=env)  # noqa: E731
     first = run()
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "all thresholds met" in first.stderr
+    # The table is on stdout (`ivl eval > file` keeps it), each gated figure beside its threshold.
+    assert "all thresholds met" in first.stdout and "all thresholds met" not in first.stderr
+    limits = yaml.safe_load(THRESHOLDS.read_text())
+    rows = {line.split("│")[1].strip(): line for line in first.stdout.splitlines() if line.count("│") > 3}
+    for name, limit in limits["minimum"].items():
+        assert f"≥ {limit}" in rows[name], rows[name]
+    for name, limit in limits["maximum"].items():
+        assert f"≤ {limit}" in rows[name], rows[name]
     results = json.loads((tmp_path / "results.json").read_text())
     assert {"hybrid", "dense", "bm25", "top-chunk", "top-sentences"} == set(results["variants"])
     for variant in results["variants"].values():  # tune and test apart, per register, with answer lengths
@@ -114,9 +123,32 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
     hybrid = results["variants"]["hybrid"]
     failing = next(q for q in hybrid["questions"]
                    if not q["passed"] and q["split"] == "test" and q["missing_facts"] and not q["abstained"])  # fmt: skip
-    # The terminal ends with the failing test questions, each with the facts it missed, by name.
-    assert f"failing {failing['id']}" in first.stderr and failing["missing_facts"][0] in first.stderr
+    # The terminal ends with the failing test questions, each with the facts it missed, by name, and why.
+    assert f"failing {failing['id']}" in first.stdout and failing["missing_facts"][0] in first.stdout
+    assert "P(answerable)" in first.stdout.split(f"failing {failing['id']}")[1].split("failing ")[0]
+    # Each question keeps its keys and adds why: the passages and their scores, the ranked sentences and their
+    # probabilities, P(answerable) and the cut.
+    assert {"id", "question", "answer", "abstained", "citations", "passed", "missing_facts", "problems"} < set(failing)
+    why = failing["diagnostics"]
+    assert why["passages"] and {"chunk_id", "rank", "similarity", "probability"} <= set(why["passages"][0])
+    assert why["ranked"] and 0 <= why["ranked"][0]["probability"] <= 1
+    assert 0 <= why["answerable"] <= 1 and 0 < why["answer_at"] < 1
     html = (tmp_path / "report.html").read_text()
+    # The gate shows every gated figure beside its threshold, in the gate's colour.
+    gate_part = html.split("<h2>Gate")[1].split("<h2>")[0]
+    for name, limit in limits["minimum"].items():
+        assert f'<tr class="ok"><td>{name}</td><td>{gated(results)[name]:.3f}</td><td>≥ {limit}</td>' in gate_part
+    # A failing question opens, from the failure list's link, to why it failed.
+    assert f'<a href="#{failing["id"]}">' in html and f'id="{failing["id"]}" open>' in html
+    entry = html.split(f'id="{failing["id"]}"')[1].split("</details>")[0]
+    assert f"P(answerable) {why['answerable']:.3f} against the cut {why['answer_at']:.3f}" in entry
+    assert why["passages"][0]["chunk_id"] in entry and escape(why["ranked"][0]["text"]) in entry
+    assert f"missing facts: {', '.join(failing['missing_facts'])}" in entry
+    # Labels cannot contradict the problems: an abstention on an answerable question is said to be one.
+    refused = next(q for q in hybrid["questions"] if q["expected_abstain"] is False and q["abstained"])
+    entry = html.split(f'id="{refused["id"]}"')[1].split("</details>")[0]
+    assert 'class="bad">abstained, but the sources answer it' in entry and "abstained on a question the sources answer" in entry
+    assert ": no<" not in html and ": yes<" not in html
     head = html.split("<h2>Metrics by variant")[0]
     assert head.index("Gate") < head.index("by register") < head.index("Failing test questions")
     assert html.index("<h2>Manifest") > html.index("<h2>Questions") and 'id="only-failing"' in html
@@ -124,12 +156,13 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
     # A correct abstention is not shown as a failure.
     right = next(q for q in hybrid["questions"] if q["expected_abstain"] is True and q["abstained"])
     shown = html.split(f'id="{right["id"]}"')[1].split("</details>")[0]
-    assert 'class="bad"' not in shown and 'class="ok">abstained: yes' in shown
+    assert 'class="bad"' not in shown and 'class="ok">abstained, as it should' in shown
     # A baseline in which a test question that fails now had passed, and a metric was higher.
     failing["passed"] = True
     hybrid["splits"]["test"]["summary"]["key_fact_recall"] += 0.05
     (tmp_path / "better.json").write_text(json.dumps(results))
-    second = run("--baseline", str(tmp_path / "better.json"))
+    second = run("--baseline", str(tmp_path / "better.json"), "--json")
     assert second.returncode == 1
+    assert json.loads(second.stdout)["failures"]  # --json: stdout is the JSON alone, the table on stderr
     assert f"question {failing['id']} passed in the baseline and fails now" in second.stderr
     assert "key_fact_recall fell" in second.stderr
