@@ -20,11 +20,13 @@
   const answers = () => document.querySelectorAll("#chat .bot-row");
   let follow = false;
   let before = 0;
+  let until = 0;
   const asked = () => {
     follow = true;
+    until = 0;
     before = answers().length;
   };
-  const scrolledUp = () => { follow = false; };
+  const scrolledUp = () => { follow = false; until = 0; };
   window.addEventListener("wheel", (event) => { if (event.deltaY < 0) scrolledUp(); }, { passive: true });
   window.addEventListener("touchmove", scrolledUp, { passive: true });
   document.addEventListener("keydown", (event) => {
@@ -81,10 +83,16 @@
   // The Sources tab opened at a cited place: bring the highlighted quote into view once it is drawn.
   let shown = null;
   new MutationObserver(() => {
+    // The answer is held at the top for a moment after it appears: Gradio redraws the rows above it as it
+    // renders them, which moves it.
     const rows = answers();
     if (follow && rows.length > before) {
-      follow = false;
-      rows[rows.length - 1].scrollIntoView({ block: "start" });
+      if (!until) until = Date.now() + 1500;
+      if (Date.now() > until) follow = false, until = 0;
+      else {
+        const top = rows[rows.length - 1].getBoundingClientRect().top;
+        if (Math.abs(top - 8) > 2) window.scrollBy(0, top - 8);
+      }
     }
     const here = document.getElementById("ivl-here");
     if (here && here !== shown && here.offsetParent !== null) {
