@@ -179,8 +179,10 @@ def test_new_conversation_clears_the_screen_and_the_follow_up_history(open_page)
     follow = row.locator(".message-content").inner_text()
     assert follow != alone and f"Read as a follow-up to: “{RECURRENCE}”" in follow  # it read the conversation, and says so
     row.get_by_text("Ask it on its own").click()
-    page.locator("#chat .bot-row").nth(2).get_by_text("Sources").first.wait_for()
-    assert page.locator("#chat .bot-row").nth(2).locator(".message-content").inner_text() == alone
+    third = page.locator("#chat .bot-row").nth(2)
+    third.get_by_text("Sources").first.wait_for()
+    in_view(page, third)
+    assert third.locator(".message-content").inner_text() == alone
     assert page.locator('#chat button[aria-label="Clear"]').filter(visible=True).count() == 0  # one clear control
     page.locator("#new-conversation").click()
     page.wait_for_function("() => document.querySelectorAll('#chat .bot-row').length === 0")
