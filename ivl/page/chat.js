@@ -80,20 +80,22 @@
       }
     }
   }, true);
-  // The Sources tab opened at a cited place: bring the highlighted quote into view once it is drawn.
   let shown = null;
   new MutationObserver(() => {
-    // The answer is held at the top for a moment after it appears: Gradio redraws the rows above it as it
+    // A new answer is held at the top for a moment after it appears: Gradio redraws the rows above it as it
     // renders them, which moves it.
     const rows = answers();
     if (follow && rows.length > before) {
       if (!until) until = Date.now() + 1500;
-      if (Date.now() > until) follow = false, until = 0;
-      else {
-        const top = rows[rows.length - 1].getBoundingClientRect().top;
-        if (Math.abs(top - 8) > 2) window.scrollBy(0, top - 8);
+      const top = rows[rows.length - 1].getBoundingClientRect().top;
+      if (Date.now() > until) {
+        follow = false;
+        until = 0;
+      } else if (Math.abs(top - 8) > 2) {
+        window.scrollBy(0, top - 8);
       }
     }
+    // The Sources tab opened at a cited place: bring the highlighted quote into view once it is drawn.
     const here = document.getElementById("ivl-here");
     if (here && here !== shown && here.offsetParent !== null) {
       shown = here;
