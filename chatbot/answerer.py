@@ -118,6 +118,7 @@ class Considered:
     candidates: list[Candidate]
     answerable: float
     abstains: bool
+    follows: str = ""  # the previous question, when the search joined it to this one
 
     @property
     def retrieval(self) -> Retrieval:
@@ -165,6 +166,7 @@ class Answerer:
             passages = {ch.metadata["chunk_id"]: ch.page_content for ch in c.retrieval.chunks}
             result = validate(d, passages, covered=self.view.coverage)
         result = Glossary.load().define(result)
+        result.query, result.follows = c.retrieval.query, c.follows
         result.seconds = round(time.perf_counter() - started, 4)
         return explained(result, c, self.abstention.answer_at)
 
@@ -208,7 +210,9 @@ class Answerer:
         p = a.answerable_probability(question_features(ranked, g.analysis, g.groups, g.unknown)) if ranked else None
         if g.named and not g.named.source_ids:
             p = None  # a source the index does not hold answers nothing here
-        return Considered(g, ranked, p or 0.0, a.abstains(p))
+        earlier = previous_questions(history)
+        joined = earlier and (self.lexicon.is_followup(question) if join is None else join)
+        return Considered(g, ranked, p or 0.0, a.abstains(p), earlier[-1] if joined else "")
 
     def gather(self, question: str, history: Iterable = (), join: bool | None = None) -> Gathered:
         """Check the question, follow an index switch, retrieve and measure; a lost index or server becomes one

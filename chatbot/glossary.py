@@ -10,6 +10,12 @@ unchanged, so an abstention stays an abstention.
 ['salpingo-oophorectomy', 'adnexectomy']
 >>> g.asked("what does adnexectomy mean?").term
 'adnexectomy'
+
+An entry's `unless` names the phrases where a form has another sense: "recurrent syncope" is fainting again and
+again, not the disease's return, so it is not defined as "recurrence".
+
+>>> [e.term for e in g.terms_in("recurrent syncope; the recurrence rate")]
+['syncope', 'recurrence']
 """
 
 from __future__ import annotations
@@ -29,6 +35,15 @@ class Entry:
     term: str
     match: tuple[str, ...]
     definition: str
+    unless: tuple[str, ...] = ()  # phrases where a form is used in another sense
+
+    def other_sense(self, text: str, start: int, end: int) -> bool:
+        """True when text[start:end], a form of this term, lies inside one of the entry's `unless` phrases."""
+        return any(
+            u.start() <= start and end <= u.end()
+            for phrase in self.unless
+            for u in re.finditer(rf"(?i)(?<![\w-]){re.escape(phrase)}(?![\w-])", text)
+        )
 
 
 @dataclass(frozen=True)
@@ -39,7 +54,7 @@ class Glossary:
     @cache
     def load() -> Glossary:
         raw = yaml.safe_load(files("chatbot").joinpath("data/glossary.yaml").read_text(encoding="utf-8"))
-        return Glossary(tuple(Entry(e["term"], tuple(e["match"]), e["definition"]) for e in raw))
+        return Glossary(tuple(Entry(e["term"], tuple(e["match"]), e["definition"], tuple(e.get("unless", ()))) for e in raw))
 
     @cached_property
     def by_form(self) -> dict[str, Entry]:
@@ -53,8 +68,9 @@ class Glossary:
         return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(re.escape(f) for f in forms) + r")(?![\w-])")
 
     def terms_in(self, text: str) -> list[Entry]:
-        """The entries whose forms occur in `text`, each once, in order of first appearance."""
-        return list(dict.fromkeys(self.by_form[m.group(0).lower()] for m in self.pattern.finditer(text)))
+        """The entries whose forms occur in `text` in the entry's sense, each once, in order of first appearance."""
+        found = ((self.by_form[m.group(0).lower()], m) for m in self.pattern.finditer(text))
+        return list(dict.fromkeys(e for e, m in found if not e.other_sense(text, m.start(), m.end())))
 
     def asked(self, question: str) -> Entry | None:
         """The term a definition question asks about ("what does X mean?", "what's a X", "define X"), if it is

@@ -88,6 +88,11 @@ class Answer(BaseModel):
         [], description="Only when the answer abstains: the closest passages the search found, labelled 'not an "
         "answer', so a reader can judge for themselves. Never cited, never part of the answer.",
     )
+    query: str = Field("", description="What was searched for the question (follow-up history joined, orders dropped).")
+    follows: str = Field(
+        "", description="The previous question, when the answer was read as a follow-up to it (the search joined "
+        "the two); empty when the question was read on its own.",
+    )
 
 
 def citation_from_chunk(n: int, meta: dict, quote: str, start: int = -1, end: int = -1) -> Citation:

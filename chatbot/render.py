@@ -10,6 +10,10 @@ from ivl_index.sentences import squash
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~]|^[-+](?= )|!(?=\[))")
 MARKER = re.compile(r"(?<!\\)\[(\d+)\]")
+# A quoted source's own reference to its bibliography, as the case report writes them: a bare small number or
+# list at a clause's end, "staging (1).", "(1, 2);", "(3-5)". Data in parentheses is not one: "(7.6% recurrence
+# rate)", "(n = 12)", "(2019)", "(20-25°C)".
+SOURCE_REF = re.compile(r"(?<=\s)\((\d{1,3}(?:(?:,\s?|\s?[-–]\s?)\d{1,3})*)\)(?=[.,;:]|\s*\[\d|\s*$)")
 
 
 def escape_markdown(text: str) -> str:
@@ -36,6 +40,16 @@ def render(claims: list[tuple[str, list[int]]], citations: dict[int, Citation], 
     if NOT_ADVICE in notices:
         body += f"\n\n*{NOT_ADVICE}*"
     return body
+
+
+def source_refs(markdown: str, shown=lambda refs: f"(ref. {refs})") -> str:
+    """An answer's Markdown with the sources' own reference numbers shown as `shown(refs)`, never confusable
+    with this tool's [n]; the citation's quote keeps them verbatim.
+
+    >>> source_refs("staging (1). [1] Radical surgery (7.6% recurrence rate) (8). [2]")
+    'staging (ref. 1). [1] Radical surgery (7.6% recurrence rate) (ref. 8). [2]'
+    """
+    return SOURCE_REF.sub(lambda m: shown(m.group(1)), markdown)
 
 
 def plain(markdown: str) -> str:

@@ -159,11 +159,11 @@ def _print_answer(answer) -> None:
         if answer.definition else ""
     )  # fmt: skip
     if not sys.stdout.isatty():
-        from chatbot.render import plain  # lazy, like every answering import here
+        from chatbot.render import plain, source_refs  # lazy, like every answering import here
 
         if definition:
             typer.echo(definition)
-        typer.echo(plain(answer.answer))
+        typer.echo(source_refs(plain(answer.answer)))
         if answer.citations:
             typer.echo("\nSources")
         for line in _source_lines(answer):
@@ -173,10 +173,12 @@ def _print_answer(answer) -> None:
     from rich.console import Console  # lazy: rich's Markdown pulls in markdown-it and pygments
     from rich.markdown import Markdown
 
+    from chatbot.render import source_refs
+
     console = Console()
     if definition:
         console.print(definition, markup=False, highlight=False)
-    console.print(Markdown(answer.answer))
+    console.print(Markdown(source_refs(answer.answer)))
     if answer.citations:
         console.print("\n[bold]Sources[/bold]")
     for line in _source_lines(answer):

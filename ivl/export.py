@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chatbot.models import Answer
-from chatbot.render import escape_markdown, readable
+from chatbot.render import escape_markdown, readable, source_refs
 
 NOTICE = "Every claim is quoted from the sources cited under it. An information tool, not medical advice."
 
@@ -20,11 +20,11 @@ def _text(field: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    parts = []
+    parts = [f"Read as a follow-up to: {_text(answer.follows)}"] if answer.follows else []
     if answer.definition:
         d = answer.definition
         parts.append(f"**Definition ({_text(d.term)})**, from this tool's glossary, not from the sources: {_text(d.text)}")
-    parts.append(readable(answer.answer))
+    parts.append(source_refs(readable(answer.answer)))
     if answer.citations:
         refs = []
         for c in answer.citations:

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from chatbot.glossary import Glossary
 from chatbot.models import Answer, Citation
-from chatbot.render import MARKER, escape_markdown
+from chatbot.render import MARKER, escape_markdown, source_refs
 from ivl.export import answer_markdown
 
 CLINICIAN, STUDENT = "Clinician", "Student"
@@ -102,10 +102,22 @@ def render_glossary(answer: Answer, glossary: Glossary) -> str:
     found = [e for e in glossary.terms_in(" ".join(answer.sentences)) if e.term != asked]
     if not found:
         return ""
-    rows = "".join(f"<li><b>{_text(e.term)}</b>: <i>Definition:</i> {_text(e.definition)}</li>" for e in found)
+    rows = "".join(f"<li><b>{_text(e.term)}</b>: {_text(e.definition)}</li>" for e in found)
     return (
         '<div class="ivl-glossary"><b>Terms explained</b> <i>(general definitions from this tool\'s glossary, '
         f"not claims from the sources)</i><ul>{rows}</ul></div>"
+    )
+
+
+def render_follows(answer: Answer) -> str:
+    """One line when the conversation shaped the answer, with the question's own text kept for the page's "Ask it
+    on its own" link (ivl/page/chat.js reads it and asks again without the conversation)."""
+    if not answer.follows:
+        return ""
+    return (
+        f'<div class="ivl-follows">Read as a follow-up to: “{_text(answer.follows)}” · '
+        f'<a class="ivl-alone" href="#">Ask it on its own</a>'
+        f'<span class="ivl-q" hidden title="{html.escape(answer.question)}"></span></div>\n\n'
     )
 
 
@@ -119,9 +131,10 @@ def render_answer(answer: Answer, view: str, glossary: Glossary, key: str, chunk
     """One assistant message. `feedback` is the confirmation shown just above the thumbs once they are used."""
     tail = (f'\n\n<div class="ivl-feedback">{_text(feedback)}</div>' if feedback else "") + copy_text(answer)
     if answer.abstained:
-        return f"{render_definition(answer)}> **Not in the sources.** {answer.answer}\n\n{render_related(answer)}{tail}"
-    text = MARKER.sub(lambda m: f'<a class="ivl-cite" href="#ivl-{key}-{m.group(1)}">[{m.group(1)}]</a>', answer.answer)
-    text = f"{render_definition(answer)}{text}\n\n{render_sources(answer, key, chunks)}"
+        return f"{render_follows(answer)}{render_definition(answer)}> **Not in the sources.** {answer.answer}\n\n{render_related(answer)}{tail}"
+    text = source_refs(answer.answer, lambda refs: f'<span class="ivl-ref" title="the source\'s own reference">(ref. {refs})</span>')
+    text = MARKER.sub(lambda m: f'<a class="ivl-cite" href="#ivl-{key}-{m.group(1)}">[{m.group(1)}]</a>', text)
+    text = f"{render_follows(answer)}{render_definition(answer)}{text}\n\n{render_sources(answer, key, chunks)}"
     if view == STUDENT:
         text += render_glossary(answer, glossary)
     return text + tail

@@ -150,17 +150,21 @@ class Handlers:
             messages.append(_msg("assistant", reply))
         return messages
 
-    def respond(self, message: str, history: list, view: str, session: dict):
+    def respond(self, message: str, history: list, view: str, session: dict, alone: bool = False):
         """One turn, as the answerer's `stream` gives it: progress while a model writes (the LLM path), then only
         the checked answer, or a clear message. A model's draft is never shown: a clinician who reads an
         unchecked claim has read it, even if it is replaced a second later. `history` is the chat as the page
-        holds it, part of the `/ask` API's signature; the screen is redrawn from the session's turns instead."""
+        holds it, part of the `/ask` API's signature; the screen is redrawn from the session's turns instead.
+        An empty question adds nothing. `alone`: read the question without the conversation ("Ask it on its own")."""
         session = {"questions": list(session["questions"]), "turns": list(session["turns"])}
         message = message if isinstance(message, str) else ""
+        if not message.strip():
+            yield self.show(session, view), "", session
+            return
         shown = None  # the conversation so far, drawn once when a model's progress is first shown
         try:
             shown_words = -1
-            for step in self.answerer.stream(message, session["questions"]):
+            for step in self.answerer.stream(message, [] if alone else session["questions"]):
                 if isinstance(step, str):
                     words = len(step.split())
                     if words == shown_words:  # models stream a few characters at a time; redraw per word
@@ -180,6 +184,11 @@ class Handlers:
             reason = str(err) if isinstance(err, UserError) else "knowledge base unavailable; try again in a moment"
             self._add(session, _turn(message[:2000], message=reason[:1].upper() + reason[1:]))
             yield self.show(session, view), message, session
+
+    def respond_alone(self, message: str, view: str, session: dict):
+        """The page's "Ask it on its own": the question asked again, read without the conversation."""
+        for shown, _, state in self.respond(message, [], view, session, alone=True):
+            yield shown, state
 
     def _add(self, session: dict, turn: dict) -> None:
         """Keep the last IVL_CHAT_MAX_TURNS turns (and questions for follow-ups): a conversation's memory, and the
@@ -275,104 +284,123 @@ def cited_place(docs: list, params: dict) -> tuple | None:
 
 
 def build_app(answerer, settings: Settings):
+    """The page: a header, the view selector, and one tab per use (ask, sources, study), each built by its own
+    function below."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr  # lazy: set analytics off first; and only the chat needs gradio
 
     feedback = FeedbackLog(settings.data_dir / "feedback.jsonl", int(settings.feedback_max_mb * 2**20)) if settings.feedback else None
     handlers = Handlers(answerer, settings, feedback=feedback)
-    docs = source_documents(answerer)
-    by_title = {d.title: d for d in docs}
-    offered = study_items(answerer)
-
     with gr.Blocks(title="IVL literature chatbot", analytics_enabled=False) as demo:
-        session = gr.State(Handlers.new_session())
-        gr.Markdown("## Intravenous leiomyomatosis: cited answers")
+        gr.Markdown("## Intravenous leiomyomatosis: cited answers", elem_id="title")
         gr.Markdown(INTRO, elem_id="intro")
         view = gr.Radio([CLINICIAN, STUDENT], value=CLINICIAN, label="View", info="Student adds plain-language definitions.", elem_id="view")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Ask", id="ask"):
-                chat = gr.Chatbot(
-                    show_label=False, height="auto", min_height=160, elem_id="chat", sanitize_html=True,
-                    buttons=["copy"], feedback_options=("Like", "Dislike") if feedback else None, autoscroll=True,
-                )  # fmt: skip
-                with gr.Row(visible=False, elem_id="comment-row") as comment_row:
-                    comment = gr.Textbox(
-                        placeholder="What was wrong with this answer? (optional)", show_label=False, scale=8,
-                        max_length=settings.max_question_chars, elem_id="comment",
-                    )  # fmt: skip
-                    send_comment = gr.Button("Send", scale=1, elem_id="send-comment")
-                with gr.Row(elem_id="question-row"):
-                    box = gr.Textbox(
-                        placeholder="Ask about IVL, e.g. how it is treated", show_label=False, scale=8,
-                        max_length=settings.max_question_chars, elem_id="question",
-                    )  # fmt: skip
-                    send = gr.Button("Ask", variant="primary", scale=1, min_width=60, elem_id="send")
-                with gr.Row():
-                    clear = gr.Button("New conversation", size="sm", elem_id="new-conversation")
-                    export = gr.Button("Export conversation", size="sm", elem_id="export")
-                exported = gr.Textbox(visible=False)
-                gr.Examples(EXAMPLES, inputs=box, label="Example questions")
+                ask_tab(gr, handlers, view)
             with gr.Tab("Sources", id="sources"):
-                gr.Markdown("Browse the documents the answers quote, section by section.")
-                first = docs[0] if docs else None
-                doc_pick = gr.Dropdown(list(by_title), value=first.title if first else None, label="Document")
-                sec_pick = gr.Dropdown([s.name for s in first.sections] if first else [], value=first.sections[0].name if first and first.sections else None, label="Section")
-                reader = gr.Markdown(render_section(first, first.sections[0].name) if first and first.sections else "", elem_id="reader")
+                sources_tab(gr, demo, tabs, source_documents(answerer))
             with gr.Tab("Study", id="study"):
-                gr.Markdown(
-                    "Answer in your own words, then see which key facts you stated and compare with the cited answer. "
-                    f"{len(offered)} questions, each one the sources answer with its key facts."
-                )
-                pick = gr.Dropdown(list(offered), label="Question", elem_id="study-question")
-                attempt = gr.Textbox(label="Your answer", lines=3, max_length=settings.max_question_chars)
-                check = gr.Button("Check my answer")
-                result = gr.Markdown(elem_id="study-result")
-
-        submit = dict(fn=handlers.respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
-        box.submit(**submit, api_name="ask")
-        send.click(**submit, api_name=False)
-        fresh = lambda: ([], "", Handlers.new_session(), gr.update(visible=False))  # noqa: E731
-        clear.click(fresh, outputs=[chat, box, session, comment_row], api_name=False)
-        chat.clear(fresh, outputs=[chat, box, session, comment_row], api_name=False)
-        view.change(handlers.show, inputs=[session, view], outputs=chat, api_name=False)
-        export.click(handlers.export, inputs=session, outputs=exported, api_name=False).then(
-            None, inputs=exported, js=DOWNLOAD_JS
-        )
-        if feedback:
-            def on_like(data: gr.LikeData, state: dict, shown_view: str):
-                shown, state, ask_comment = handlers.record_feedback(data.index, data.liked, state, shown_view)
-                return shown, state, gr.update(visible=ask_comment)
-
-            chat.like(on_like, inputs=[session, view], outputs=[chat, session, comment_row], api_name=False)
-
-            def on_comment(text: str, state: dict, shown_view: str):
-                shown, state = handlers.record_comment(text, state, shown_view)
-                return shown, state, "", gr.update(visible=False)
-
-            for trigger in (send_comment.click, comment.submit):
-                trigger(on_comment, inputs=[comment, session, view], outputs=[chat, session, comment, comment_row], api_name=False)
-
-        def on_doc(title):
-            doc = by_title.get(title)
-            names = [s.name for s in doc.sections] if doc else []
-            return gr.update(choices=names, value=names[0] if names else None), render_section(doc, names[0]) if names else ""
-
-        def on_load(request: gr.Request):
-            place = cited_place(docs, dict(request.query_params) if request else {})
-            if place is None:
-                return gr.update(), gr.update(), gr.update(), gr.update()
-            doc, section, span = place
-            return (
-                gr.Tabs(selected="sources"), gr.update(value=doc.title),
-                gr.update(choices=[s.name for s in doc.sections], value=section), render_section(doc, section, span),
-            )  # fmt: skip
-
-        # `.input`, not `.change`: a section chosen by a citation link must not be reset by the document's change.
-        doc_pick.input(on_doc, inputs=doc_pick, outputs=[sec_pick, reader], api_name=False)
-        sec_pick.input(lambda t, s: render_section(by_title[t], s) if t in by_title else "", inputs=[doc_pick, sec_pick], outputs=reader, api_name=False)
-        demo.load(on_load, outputs=[tabs, doc_pick, sec_pick, reader], api_name=False)
-        check.click(lambda q, a: handlers.study(q, a, offered), inputs=[pick, attempt], outputs=result, api_name=False)
+                study_tab(gr, handlers, study_items(answerer))
     return demo
+
+
+def ask_tab(gr, handlers: Handlers, view) -> None:
+    """The conversation, the question box, feedback (when kept), new conversation and export."""
+    settings, feedback = handlers.settings, handlers.feedback
+    session = gr.State(Handlers.new_session())
+    chat = gr.Chatbot(
+        show_label=False, height="auto", min_height=160, elem_id="chat", sanitize_html=True,
+        buttons=["copy"], feedback_options=("Like", "Dislike") if feedback else None, autoscroll=False,
+    )  # fmt: skip
+    with gr.Row(visible=False, elem_id="comment-row") as comment_row:
+        comment = gr.Textbox(
+            placeholder="What was wrong with this answer? (optional)", show_label=False, scale=8,
+            max_length=settings.max_question_chars, elem_id="comment",
+        )  # fmt: skip
+        send_comment = gr.Button("Send", scale=1, elem_id="send-comment")
+    with gr.Row(elem_id="question-row"):
+        box = gr.Textbox(
+            placeholder="Ask about IVL, e.g. how it is treated", show_label=False, scale=8,
+            max_length=settings.max_question_chars, elem_id="question",
+        )  # fmt: skip
+        send = gr.Button("Ask", variant="primary", scale=1, min_width=60, elem_id="send")
+    with gr.Row():
+        clear = gr.Button("New conversation", size="sm", elem_id="new-conversation")
+        export = gr.Button("Export conversation", size="sm", elem_id="export")
+    exported = gr.Textbox(visible=False)
+    # "Ask it on its own" (ivl/page/chat.js fills these): in the page, hidden by CSS, so the script can reach them.
+    alone = gr.Textbox(elem_id="alone", elem_classes="ivl-hidden", max_length=settings.max_question_chars)
+    ask_alone = gr.Button(elem_id="ask-alone", elem_classes="ivl-hidden")
+    gr.Examples(EXAMPLES, inputs=box, label="Example questions")
+
+    submit = dict(fn=handlers.respond, inputs=[box, chat, view, session], outputs=[chat, box, session])
+    box.submit(**submit, api_name="ask")
+    send.click(**submit, api_name=False)
+    ask_alone.click(handlers.respond_alone, inputs=[alone, view, session], outputs=[chat, session], api_name=False)
+    fresh = lambda: ([], "", Handlers.new_session(), gr.update(visible=False))  # noqa: E731
+    clear.click(fresh, outputs=[chat, box, session, comment_row], api_name=False)
+    chat.clear(fresh, outputs=[chat, box, session, comment_row], api_name=False)
+    view.change(handlers.show, inputs=[session, view], outputs=chat, api_name=False)
+    export.click(handlers.export, inputs=session, outputs=exported, api_name=False).then(None, inputs=exported, js=DOWNLOAD_JS)
+    if not feedback:
+        return
+
+    def on_like(data: gr.LikeData, state: dict, shown_view: str):
+        shown, state, ask_comment = handlers.record_feedback(data.index, data.liked, state, shown_view)
+        return shown, state, gr.update(visible=ask_comment)
+
+    def on_comment(text: str, state: dict, shown_view: str):
+        shown, state = handlers.record_comment(text, state, shown_view)
+        return shown, state, "", gr.update(visible=False)
+
+    chat.like(on_like, inputs=[session, view], outputs=[chat, session, comment_row], api_name=False)
+    for trigger in (send_comment.click, comment.submit):
+        trigger(on_comment, inputs=[comment, session, view], outputs=[chat, session, comment, comment_row], api_name=False)
+
+
+def sources_tab(gr, demo, tabs, docs: list) -> None:
+    """The documents section by section; a citation's link (?doc=&at=&to=) opens it at the quote."""
+    by_title = {d.title: d for d in docs}
+    first = docs[0] if docs else None
+    names = [s.name for s in first.sections] if first else []
+    gr.Markdown("Browse the documents the answers quote, section by section.")
+    doc_pick = gr.Dropdown(list(by_title), value=first.title if first else None, label="Document")
+    sec_pick = gr.Dropdown(names, value=names[0] if names else None, label="Section")
+    reader = gr.Markdown(render_section(first, names[0]) if names else "", elem_id="reader")
+
+    def on_doc(title):
+        doc = by_title.get(title)
+        names = [s.name for s in doc.sections] if doc else []
+        return gr.update(choices=names, value=names[0] if names else None), render_section(doc, names[0]) if names else ""
+
+    def on_load(request: gr.Request):
+        place = cited_place(docs, dict(request.query_params) if request else {})
+        if place is None:
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        doc, section, span = place
+        return (
+            gr.Tabs(selected="sources"), gr.update(value=doc.title),
+            gr.update(choices=[s.name for s in doc.sections], value=section), render_section(doc, section, span),
+        )  # fmt: skip
+
+    # `.input`, not `.change`: a section chosen by a citation link must not be reset by the document's change.
+    doc_pick.input(on_doc, inputs=doc_pick, outputs=[sec_pick, reader], api_name=False)
+    sec_pick.input(lambda t, s: render_section(by_title[t], s) if t in by_title else "", inputs=[doc_pick, sec_pick], outputs=reader, api_name=False)
+    demo.load(on_load, outputs=[tabs, doc_pick, sec_pick, reader], api_name=False)
+
+
+def study_tab(gr, handlers: Handlers, offered: dict[str, StudyItem]) -> None:
+    """A question the sources answer, the student's own answer, and what it stated or missed."""
+    gr.Markdown(
+        "Answer in your own words, then see which key facts you stated and compare with the cited answer. "
+        f"{len(offered)} questions, each one the sources answer with its key facts."
+    )
+    pick = gr.Dropdown(list(offered), label="Question", elem_id="study-question")
+    attempt = gr.Textbox(label="Your answer", lines=3, max_length=handlers.settings.max_question_chars)
+    check = gr.Button("Check my answer")
+    result = gr.Markdown(elem_id="study-result")
+    check.click(lambda q, a: handlers.study(q, a, offered), inputs=[pick, attempt], outputs=result, api_name=False)
 
 
 def theme():

@@ -208,3 +208,55 @@ def test_every_document_field_stays_text_in_the_copied_and_exported_markdown():
     assert "<a " not in html and "<strong>" not in html and "<em>" not in html and "<img" not in html, html
     assert "About ~800 cases [1]." in answer_markdown(cited)  # no escape a reader would notice
     assert "Updated IVL guidance" in answer_markdown(refusal)
+
+
+@pytest.mark.parametrize(
+    ("quoted", "shown"),
+    [
+        ("based on disease staging (1).", "based on disease staging (ref. 1)."),
+        ("the etiology of IVL remains unclear (4); however", "the etiology of IVL remains unclear (ref. 4); however"),
+        ("as reported (1, 2). [1]", "as reported (ref. 1, 2). [1]"),
+        ("as reviewed (3-5).", "as reviewed (ref. 3-5)."),
+        ("radical surgery (7.6% recurrence rate).", "radical surgery (7.6% recurrence rate)."),
+        ("in a series (n = 12).", "in a series (n = 12)."),
+        ("as Zhou reported (2019).", "as Zhou reported (2019)."),
+        ("room temperature (20-25°C).", "room temperature (20-25°C)."),
+        ("a mass (12 cm) was found", "a mass (12 cm) was found"),
+    ],
+)
+def test_a_sources_own_reference_number_is_told_apart_from_data(quoted, shown):
+    """Issue 25 item 2: "(8). [2]" read as two references of the same kind; data in parentheses is not one."""
+    from chatbot.render import source_refs
+
+    assert source_refs(quoted) == shown
+
+
+def test_a_sources_own_references_are_marked_in_the_copy_and_kept_verbatim_in_the_quote(answerer):
+    from ivl.export import answer_markdown
+
+    answer = answerer.answer("What is the recurrence rate after myomectomy alone?")
+    quoted = next(c for c in answer.citations if "(7.6% recurrence rate) (8)." in c.quote)
+    assert quoted.quote in corpus_text(quoted.source_id)  # the validator's verbatim rule, unchanged
+    copied = answer_markdown(answer).split("References")
+    assert f"(7.6% recurrence rate) (ref. 8). [{quoted.n}]" in copied[0] and "rate) (8)" not in copied[0]
+    assert "(7.6% recurrence rate) (8)." in copied[1]
+
+
+def test_an_answer_records_its_search_and_the_question_it_followed(answerer):
+    """Issue 25 item 3: the conversation shaped an answer without saying so."""
+    earlier = ["What is the recurrence rate after myomectomy alone?"]
+    follow = answerer.answer("and after radical surgery?", earlier)
+    assert follow.follows == earlier[0] and "myomectomy" in follow.query and "radical" in follow.query
+    alone = answerer.answer("What causes IVL?", earlier)
+    assert alone.follows == "" and "myomectomy" not in alone.query
+
+
+def test_a_glossary_term_is_explained_only_where_it_is_used_in_that_sense():
+    """Issue 25 item 6: "recurrent syncope" (fainting again and again) was explained as "recurrence"."""
+    from chatbot.glossary import Glossary
+
+    terms = lambda text: [e.term for e in Glossary.load().terms_in(text)]  # noqa: E731
+    assert terms("in the heart, recurrent syncope may become the predominant symptom") == ["syncope"]
+    assert terms("atypical clinical symptoms of IVL") == []
+    assert terms("to prevent recurrent cardiac invasion; the recurrence rate") == ["recurrence"]
+    assert terms("marked cellular atypia") == ["atypia"]

@@ -88,6 +88,19 @@ def ask(page, question: str, expect: str):
     return row
 
 
+def in_view(page, row) -> None:
+    """Wait until the top of `row` is on the screen, with the question box visible below it."""
+    row.evaluate("""(r) => new Promise((done, fail) => {
+      const box = document.querySelector("#question textarea");
+      const ok = () => { const t = r.getBoundingClientRect().top, b = box.getBoundingClientRect();
+                         return t >= 0 && t < b.top && b.bottom <= innerHeight; };
+      const start = Date.now();
+      const tick = () => ok() ? done() : Date.now() - start > 3000
+        ? fail(`answer top ${r.getBoundingClientRect().top}, window ${innerHeight}`) : requestAnimationFrame(tick);
+      tick();
+    })""")
+
+
 def screenshot(page, name: str, tmp_path: Path, **kwargs) -> Path:
     folder = Path(os.environ.get("CHAT_SCREENSHOTS", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,6 +123,10 @@ def test_clinician_opens_a_citation_in_place_and_the_sources_tab_at_the_quote(op
     assert page.get_by_text("It is not medical advice").is_visible()
     row = ask(page, RECURRENCE, "Sources")
     assert page.locator('#chat a[href="https://doi.org/10.3892/etm.2026.13183"]').first.is_visible()
+    # The case report's own reference "(8)" is shown muted as "(ref. 8)", not as a second [n].
+    ref = row.locator(".ivl-ref", has_text="(ref. 8)")
+    assert ref.count() == 1 and "rate) (8)" not in row.locator(".message-content").inner_text()
+    assert ref.evaluate("e => getComputedStyle(e).color") != row.locator("a.ivl-cite").first.evaluate("e => getComputedStyle(e).color")
     # One document cited several times is named once, its citations listed under it.
     title = "Intravenous leiomyomatosis of the uterus: A case report and literature review"
     assert row.locator(".ivl-doc > b", has_text=title).count() == 1 and row.locator("details.ivl-c").count() >= 2
@@ -157,8 +174,15 @@ def test_new_conversation_clears_the_screen_and_the_follow_up_history(open_page)
     alone = ask(fresh, "and after radical surgery?", "Sources").locator(".message-content").inner_text()
     page = open_page()
     ask(page, RECURRENCE, "Sources")
-    follow = ask(page, "and after radical surgery?", "Sources").locator(".message-content").inner_text()
-    assert follow != alone  # the follow-up read the conversation
+    row = ask(page, "and after radical surgery?", "Sources")
+    in_view(page, row)  # the page follows the conversation to the new answer
+    follow = row.locator(".message-content").inner_text()
+    assert follow != alone and f"Read as a follow-up to: “{RECURRENCE}”" in follow  # it read the conversation, and says so
+    row.get_by_text("Ask it on its own").click()
+    third = page.locator("#chat .bot-row").nth(2)
+    third.get_by_text("Sources").first.wait_for()
+    in_view(page, third)
+    assert third.locator(".message-content").inner_text() == alone
     assert page.locator('#chat button[aria-label="Clear"]').filter(visible=True).count() == 0  # one clear control
     page.locator("#new-conversation").click()
     page.wait_for_function("() => document.querySelectorAll('#chat .bot-row').length === 0")
@@ -171,6 +195,7 @@ def test_student_view_redraws_earlier_answers_and_defines_a_term(page, tmp_path)
     assert first.get_by_text("Terms explained").count() == 0
     page.locator("#view").get_by_text("Student", exact=True).click()
     page.locator("#chat .bot-row").first.get_by_text("Terms explained").wait_for()  # the earlier answer, redrawn
+    assert "Definition:" not in page.locator("#chat .ivl-glossary").first.inner_text()  # no label on every term
     row = ask(page, "What does adnexectomy mean?", "Definition: adnexectomy")
     assert row.get_by_text("from this tool's glossary, not from the sources").is_visible()
     assert "adnexa" in row.locator(".ivl-def").inner_text()
@@ -181,12 +206,14 @@ def test_student_view_redraws_earlier_answers_and_defines_a_term(page, tmp_path)
 def test_phone_width_keeps_the_question_box_in_view_and_confirms_feedback_beside_the_thumbs(open_page, tmp_path):
     page = open_page(390, 844)
     box = page.locator("#question textarea")
-    in_view = "(e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
-    assert box.evaluate(in_view), box.bounding_box()
-    ask(page, "How is IVL treated?", "Sources")
-    ask(page, RECURRENCE, "Sources")
+    visible = "(e) => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
+    assert box.evaluate(visible), box.bounding_box()
+    assert page.locator("#tabs").bounding_box()["y"] <= 844 / 4  # the title and view selector: a quarter at most
+    first = ask(page, "How is IVL treated?", "Sources")
+    assert first.locator(".message-content").bounding_box()["width"] >= 0.9 * page.locator("#chat").bounding_box()["width"]
+    in_view(page, ask(page, RECURRENCE, "Sources"))  # the page follows to the new answer
     page.locator("#chat .bot-row").first.scroll_into_view_if_needed()
-    assert box.evaluate(in_view), box.bounding_box()  # still in view with a long conversation above it
+    assert box.evaluate(visible), box.bounding_box()  # still in view with a long conversation above it
     screenshot(page, "chat-phone.png", tmp_path)
 
     last = page.locator("#chat .bot-row").last
@@ -219,9 +246,11 @@ def test_script_payload_stays_inert_and_loads_nothing(page):
     assert page.hosts <= {"127.0.0.1"}, page.hosts
 
 
-def test_empty_question_prompts_and_sources_tab_browses(page):
-    page.locator("#send").click()
-    page.locator("#chat .bot-row").last.get_by_text("Ask a question", exact=False).wait_for()
+def test_empty_question_adds_nothing_and_sources_tab_browses(page):
+    with page.expect_response(lambda r: "/gradio_api/queue/data" in r.url):
+        page.locator("#send").click()
+    page.wait_for_timeout(500)
+    assert page.locator("#chat .message-row").count() == 0  # no "…" bubble with thumbs under it
     page.get_by_role("tab", name="Sources").click()
     reader = page.locator("#reader")
     reader.get_by_text("Licence", exact=False).first.wait_for()

@@ -81,3 +81,18 @@ def test_piped_answers_are_plain_text_each_quote_once_with_the_editors_notes(bui
     as_json = json.loads(ivl("ask", "--json", "How many cases of IVL have been reported?", data=built_index.data_dir).stdout)
     notes = [c["note"] for c in as_json["citations"] if c["note"]]
     assert notes and all(c["quote"] not in c["note"] for c in as_json["citations"] if c["note"])
+
+
+def test_ask_marks_the_sources_own_references_and_json_carries_the_search(built_index, monkeypatch):
+    """Issue 25 items 2 and 3, in-process: `(8). [1]` read as two references of one kind; --json lacked the query."""
+    from typer.testing import CliRunner
+
+    from ivl.cli import app
+
+    monkeypatch.setenv("IVL_DATA_DIR", str(built_index.data_dir))
+    question = "What is the recurrence rate after myomectomy alone?"
+    plain = CliRunner().invoke(app, ["ask", question])
+    assert plain.exit_code == 0, plain.output
+    assert "(7.6% recurrence rate) (ref. 8). [1]" in plain.stdout.split("\nSources")[0]
+    as_json = json.loads(CliRunner().invoke(app, ["ask", "--json", question]).stdout)
+    assert KEYS <= as_json.keys() and "myomectomy" in as_json["query"] and as_json["follows"] == ""

@@ -63,7 +63,7 @@ def test_student_view_adds_marked_definitions(handlers):
     clinician = ask(handlers, "What is the recurrence rate after myomectomy alone?")[0][-1]["content"]
     student = ask(handlers, "What is the recurrence rate after myomectomy alone?", view=STUDENT)[0][-1]["content"]
     assert "Terms explained" not in clinician
-    assert "Terms explained" in student and "<i>Definition:</i>" in student and "not claims from the sources" in student
+    assert "Terms explained" in student and "not claims from the sources" in student  # marked once, as a list
     assert student.startswith(clinician.split("<div")[0].strip())  # the same cited facts
 
 
@@ -127,10 +127,40 @@ def test_copy_and_export_are_clean_markdown_with_numbered_references(handlers):
     assert "from this tool's glossary, not from the sources" in exported
 
 
-@pytest.mark.parametrize(("question", "message"), [("", "Ask a question"), ("   ", "Ask a question"), ("x" * 5000, "limit is 2,000")])
+@pytest.mark.parametrize(("question", "message"), [("???", "Ask a question"), ("x" * 5000, "limit is 2,000")])
 def test_bad_input_gets_a_clear_message(handlers, question, message):
     history, _, session = ask(handlers, question)
     assert message in history[-1]["content"] and session["questions"] == []
+
+
+@pytest.mark.parametrize("question", ["", "   \n", None])
+def test_an_empty_question_adds_nothing_to_the_conversation(handlers, question):
+    """Issue 25 item 5: an empty question left a "…" bubble with thumbs under it."""
+    _, _, session = ask(handlers, "How is IVL treated?")
+    history, box, after = ask(handlers, question, session)
+    assert len(history) == 2 and after["turns"] == session["turns"] and box == ""
+
+
+def test_a_follow_up_says_so_and_can_be_asked_on_its_own(handlers):
+    """Issue 25 item 3: an answer the conversation shaped did not say so."""
+    _, _, session = ask(handlers, "What is the recurrence rate after myomectomy alone?")
+    history, _, session = ask(handlers, "and after radical surgery?", session)
+    assert "Read as a follow-up to: “What is the recurrence rate after myomectomy alone?”" in history[-1]["content"]
+    assert 'class="ivl-alone"' in history[-1]["content"] and 'title="and after radical surgery?"' in history[-1]["content"]
+    assert "Read as a follow-up to: What is the recurrence rate after myomectomy alone?" in handlers.export(session)
+    *_, (alone, session) = handlers.respond_alone("and after radical surgery?", CLINICIAN, session)
+    assert len(alone) == 6 and "Read as a follow-up" not in alone[-1]["content"] and alone[-1]["content"] != history[-1]["content"]
+    assert session["questions"][-1] == "and after radical surgery?"
+
+
+def test_the_sources_own_reference_numbers_are_muted_and_the_glossary_unlabelled(handlers):
+    """Issue 25 items 2 and 6: "(7.6% recurrence rate) (8). [1]" read as two kinds of reference; every term
+    explained carried a "Definition:" label."""
+    reply = ask(handlers, "What is the recurrence rate after myomectomy alone?", view=STUDENT)[0][-1]["content"]
+    answer_part = reply.split('<div class="ivl-sources">')[0]
+    assert "(7.6% recurrence rate) <span class=\"ivl-ref\"" in answer_part and ">(ref. 8)</span>. " in answer_part
+    assert "rate) (8)" not in answer_part and "(7.6% recurrence rate) (8)." in reply  # the quote, verbatim
+    assert "<b>myomectomy</b>: An operation" in reply and "Definition:" not in reply
 
 
 def test_script_and_image_payloads_are_escaped(handlers):

@@ -15,7 +15,40 @@
       area.remove();
     }
   };
+  // Follow the conversation: once a question is sent, the top of its answer is brought into view when it
+  // appears, unless the reader scrolls up meanwhile (then what they are reading stays where it is).
+  const answers = () => document.querySelectorAll("#chat .bot-row");
+  let follow = false;
+  let before = 0;
+  let until = 0;
+  const asked = () => {
+    follow = true;
+    until = 0;
+    before = answers().length;
+  };
+  const scrolledUp = () => { follow = false; until = 0; };
+  window.addEventListener("wheel", (event) => { if (event.deltaY < 0) scrolledUp(); }, { passive: true });
+  window.addEventListener("touchmove", scrolledUp, { passive: true });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && event.target.closest("#question")) asked();
+    else if (["PageUp", "ArrowUp", "Home"].includes(event.key) && !event.target.closest("textarea, input")) scrolledUp();
+  }, true);
   document.addEventListener("click", (event) => {
+    if (event.target.closest("#send")) asked();
+    const alone = event.target.closest("a.ivl-alone");
+    if (alone) {
+      // "Ask it on its own": the question again, through the hidden box and button ivl/ui.py keeps for it.
+      event.preventDefault();
+      const box = document.querySelector("#alone textarea");
+      const question = alone.parentElement.querySelector(".ivl-q");
+      if (box && question) {
+        box.value = question.getAttribute("title");
+        box.dispatchEvent(new Event("input", { bubbles: true }));
+        asked();
+        setTimeout(() => document.getElementById("ask-alone").click(), 0);
+      }
+      return;
+    }
     const button = event.target.closest('#chat button[aria-label="Copy message"]');
     if (button) {
       // Copy an answer as clean Markdown with its references (ivl/export.py), a question as its text.
@@ -47,9 +80,22 @@
       }
     }
   }, true);
-  // The Sources tab opened at a cited place: bring the highlighted quote into view once it is drawn.
   let shown = null;
   new MutationObserver(() => {
+    // A new answer is held at the top for a moment after it appears: Gradio redraws the rows above it as it
+    // renders them, which moves it.
+    const rows = answers();
+    if (follow && rows.length > before) {
+      if (!until) until = Date.now() + 1500;
+      const top = rows[rows.length - 1].getBoundingClientRect().top;
+      if (Date.now() > until) {
+        follow = false;
+        until = 0;
+      } else if (Math.abs(top - 8) > 2) {
+        window.scrollBy(0, top - 8);
+      }
+    }
+    // The Sources tab opened at a cited place: bring the highlighted quote into view once it is drawn.
     const here = document.getElementById("ivl-here");
     if (here && here !== shown && here.offsetParent !== null) {
       shown = here;
