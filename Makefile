@@ -59,4 +59,4 @@ lock:
 	status=$$?; rm -rf $$d; exit $$status
 
 screenshot: setup
-	CHAT_SCREENSHOTS=docs $(PY) -m pytest -q tests/test_chat_browser.py
+	CHAT_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest -q tests/test_chat_browser.py
