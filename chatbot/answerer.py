@@ -146,14 +146,18 @@ class Answerer:
     # -- the public surface ---------------------------------------------------------------------------------
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
-        return self.explain(question, history).answer
+        return self._answered(question, history)[0]
 
     def explain(self, question: str, history: Iterable = ()) -> Explained:
         """The answer with the reasons for it (chatbot/service.py `Explains`): what `answer` returns, and the
-        retrieval, ranked sentences and P(answerable) it was made from."""
+        retrieval, ranked sentences and P(answerable) it was made from (built only here, not for every answer)."""
+        result, c = self._answered(question, history)
+        return Explained(result) if c is None else explained(result, c, self.abstention.answer_at)
+
+    def _answered(self, question: str, history: Iterable) -> tuple[Answer, Considered | None]:
         started = time.perf_counter()
         if isinstance(question, str) and in_another_script(question):
-            return Explained(Answer(question=question, answer=ENGLISH_ONLY, abstained=True))
+            return Answer(question=question, answer=ENGLISH_ONLY, abstained=True), None
         c = self.consider(question, history)
         q = c.retrieval.question
         if c.abstains:
@@ -168,7 +172,7 @@ class Answerer:
         result = Glossary.load().define(result)
         result.query, result.follows = c.retrieval.query, c.follows
         result.seconds = round(time.perf_counter() - started, 4)
-        return explained(result, c, self.abstention.answer_at)
+        return result, c
 
     def stream(self, question: str, history: Iterable = ()) -> Iterator[str | Answer]:
         """The same interface as the LLM answerer's: text while it is written (none here), the Answer last."""

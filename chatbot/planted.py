@@ -135,7 +135,11 @@ WORD = re.compile(r"\w+")
 
 def features(sentence: str, buckets: int) -> np.ndarray:
     """The distinct hashed features of a sentence's view: character 3- to 5-grams and words and word pairs."""
-    text = f" {view(sentence).lower()} "
+    return _hashed(view(sentence), buckets)
+
+
+def _hashed(viewed: str, buckets: int) -> np.ndarray:
+    text = f" {viewed.lower()} "
     grams = [text[i : i + n] for n in (3, 4, 5) for i in range(len(text) - n + 1)]
     words = WORD.findall(text)
     grams += [f"w {w}" for w in words] + [f"b {a} {b}" for a, b in zip(words, words[1:])]
@@ -144,8 +148,11 @@ def features(sentence: str, buckets: int) -> np.ndarray:
 
 def cued(sentence: str) -> bool:
     """The cues alone (no learned reader)."""
-    text = view(sentence)
-    return GATE.search(text) is not None and PLANTED.search(text) is not None
+    return _cued(view(sentence))
+
+
+def _cued(viewed: str) -> bool:
+    return GATE.search(viewed) is not None and PLANTED.search(viewed) is not None
 
 
 @dataclass(frozen=True)
@@ -162,12 +169,16 @@ class Detector:
 
     def score(self, sentence: str) -> float:
         """The learned reader's log-odds that the sentence is planted (each feature weighs 1/sqrt(count))."""
-        found = features(sentence, self.buckets)
+        return self._score(view(sentence))
+
+    def _score(self, viewed: str) -> float:
+        found = _hashed(viewed, self.buckets)
         return self.bias + float(self.weights[found].sum()) / max(len(found), 1) ** 0.5
 
     def planted(self, sentence: str) -> bool:
         """Reads as text addressed to a machine reader, or as orders on what to answer, not as a statement."""
-        return cued(sentence) or self.score(sentence) >= self.cut
+        viewed = view(sentence)  # once, for both readers
+        return _cued(viewed) or self._score(viewed) >= self.cut
 
 
 @cache
