@@ -14,7 +14,6 @@ with the reasons for it (the eval's report).
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +27,7 @@ from chatbot.analysis import Analysis, analyse
 from chatbot.drafting import draft
 from chatbot.glossary import Glossary
 from chatbot.knowledge import IndexView
+from chatbot.language import in_another_script
 from chatbot.models import Answer, Related, Retrieval
 from chatbot.named import Named
 from chatbot.question import checked, previous_questions, search_query
@@ -50,14 +50,6 @@ ENGLISH_ONLY = (
     "e.g. “How is IVL treated?”"
 )
 ELLIPTICAL_WORDS = 5  # content words up to which a question may lean on the one before (every tune follow-up does)
-
-
-def in_another_script(question: str) -> bool:
-    """True when at least half the question's letters are outside the Latin alphabet ("ما هو IVL؟", "IVL是什么");
-    a Greek letter or two in an English question ("β-hCG") leaves it English."""
-    letters = [ch for ch in question if ch.isalpha()]
-    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
-    return len(letters) - latin >= max(latin, 1)
 
 
 def related(ranked: list[Candidate]) -> list[Related]:

@@ -40,6 +40,14 @@ def _latin(ch: str) -> bool:
     return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
 
 
+def in_another_script(question: str) -> bool:
+    """A question, not a sentence: true when at least half its letters are outside the Latin alphabet ("ما هو
+    IVL؟", "IVL是什么", short as they are); a Greek letter or two in an English question ("β-hCG") leaves it English."""
+    letters = [ch for ch in question if ch.isalpha()]
+    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+    return len(letters) - latin >= max(latin, 1)
+
+
 def in_english(text: str) -> bool:
     """False only on clear evidence of another language; short or mixed text counts as English."""
     letters = [c for c in text if c.isalpha()]
