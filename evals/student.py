@@ -1,0 +1,335 @@
+"""Reading a student's answer against a Study item's key facts: "stated", "missed" or "wrong", per vital fact.
+
+Three readers, in order, for each key fact:
+1. Numbers. A fact with a `number` (or whose patterns hold one, "3-6 months") is stated when the answer holds
+   that number; it is wrong when the answer states another number of the same kind (a percent for a percent,
+   a year for a year, mg for mg) that neither this item's sources nor another of its key facts hold:
+   "57% after myomectomy" -> wrong, "the sources say 75%".
+2. The eval's patterns (evals/labelled.py `Fact.found_in`), on the answer spelled as the patterns expect.
+3. Meaning. The answer, its sentences and its clauses, embedded by the answerer's own encoder (no second
+   model), against the fact's references: its name, its patterns read as phrases, the item's gold sentences and
+   `explain`. The best cosine at or above the fitted cut states the fact, unless the clause that matched says
+   the opposite of the reference it matched (a negation or an antonym on one side only): then it is wrong.
+A stated pattern is also checked for the opposite claim in its clause ("not benign").
+
+The cut and the negation switch are fitted on the tune answers (`ivl train --part study`, `fit` below) and
+read from one file, evals/student-reading.json, by `load_fit`.
+
+>>> numbers("75% after myomectomy, 7.6 % after radical surgery; in 1896")
+[Number(value=75.0, kind='percent', text='75%'), Number(value=7.6, kind='percent', text='7.6 %'), Number(value=1896.0, kind='year', text='1896')]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evals.labelled import Fact, Item, load_items
+
+FIT_FORMAT = 1
+FIT_FILE = Path(__file__).resolve().parent / "student-reading.json"
+ANSWERS = Path(__file__).resolve().parent / "train-data" / "study"
+LABELS = ("stated", "missing", "wrong")
+FOLDS = 5
+
+Encode = Callable[[list[str]], np.ndarray]  # texts -> unit-length rows
+
+
+def encoder(embeddings) -> Encode:
+    """The answerer's encoder (its `embed_documents`) as unit-length rows."""
+
+    def encode(texts: list[str]) -> np.ndarray:
+        vecs = np.asarray(embeddings.embed_documents(list(texts)), dtype=np.float32)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+    return encode
+
+UNITS = [  # (kind, pattern after the number); first match wins
+    ("percent", r"\s?(?:%|per ?cent)"),
+    ("mg", r"\s?(?:mg|milligrams?)\b"),
+    ("size", r"\s?(?:cm|mm|centimet(?:er|re)s?|millimet(?:er|re)s?)\b"),
+    ("months", r"\s?(?:-\s?)?(?:months?|mo)\b"),
+    ("weeks", r"\s?(?:-\s?)?weeks?\b"),
+    ("days", r"\s?(?:-\s?)?days?\b"),
+    ("years", r"\s?(?:-\s?)?(?:years?|yrs?|y/?o)\b"),
+    ("cases", r"\s?(?:cases?|patients?|reports?)\b"),
+]
+NUMBER = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)")
+NEGATIONS = re.compile(r"\b(?:not|no|never|neither|nor|without|cannot|isn'?t|doesn'?t|don'?t|aren'?t|wasn'?t|won'?t)\b|n't\b")
+# Word pairs of opposite sense; a clause holding one side where its reference holds the other says the opposite.
+OPPOSITES = [("benign", "malignant"), ("known", "unknown"), ("continuous", "discontinuous"),
+             ("dependent", "independent"), ("suitable", "unsuitable"), ("within", "outside")]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One key fact read in a student's answer: `said` is the student's number when it is wrong, `right` the
+    value the sources give."""
+
+    label: str  # the fact's name
+    verdict: str  # "stated" | "missing" | "wrong"
+    said: str = ""
+    right: str = ""
+    score: float = 0.0  # best cosine (meaning), for the fit
+
+
+def numbers(text: str) -> list[Number]:
+    """Every number in the text, with its kind from the word after it ("plain" when none; a bare 4-digit number
+    from 1700 to 2099 is a year)."""
+    found = []
+    for m in NUMBER.finditer(text):
+        raw = m.group(1).rstrip(",")
+        try:
+            value = float(raw.replace(",", ""))
+        except ValueError:
+            continue
+        after = text[m.end() :]
+        kind, end = "plain", m.end()
+        for name, unit in UNITS:
+            u = re.match(unit, after, re.IGNORECASE)
+            if u:
+                kind, end = name, m.end() + (u.end() if name in ("percent", "mg", "size") else 0)
+                break
+        if kind == "plain" and re.fullmatch(r"1[7-9]\d\d|20\d\d", raw):
+            kind = "year"
+        found.append(Number(value, kind, text[m.start() : end].strip()))
+    return found
+
+
+def same_kind(a: str, b: str) -> bool:
+    """A number without a unit may stand for any kind ("75 after myomectomy")."""
+    return a == b or "plain" in (a, b)
+
+
+def _normal(text: str) -> str:
+    """British spellings and hyphens as the fact patterns expect them: "smooth-muscle tumour" -> "smooth muscle tumor"."""
+    return re.sub(r"(?<=[a-z])our\b", "or", text.lower().replace("-", " "))
+
+
+def units(text: str) -> list[str]:
+    """The answer, its sentences, and its clauses (split at , ; : and the words "and", "but", "whereas")."""
+    text = " ".join(text.split())
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    clauses = [c.strip() for s in sentences for c in re.split(r"[,;:]|\b(?:and|but|whereas|while)\b", s) if len(c.strip()) > 2]
+    return list(dict.fromkeys([text, *sentences, *clauses]))
+
+
+def polarity(text: str) -> int:
+    """+1 or -1: negations counted, and the second word of an opposite pair counted as one more."""
+    low = text.lower()
+    flips = len(NEGATIONS.findall(low)) + sum(1 for _, b in OPPOSITES if re.search(rf"\b{b}\b", low))
+    return -1 if flips % 2 else 1
+
+
+def references(item: Item, fact: Fact) -> list[str]:
+    """What the fact means, in words: its name, its patterns read as phrases, the gold sentences, `explain`."""
+    phrases = [re.sub(r"\\b|[\\^$()?\[\]|]", " ", p) for p in fact.any]
+    return list(dict.fromkeys(t.strip() for t in [fact.label, *phrases, *item.gold, item.explain] if t and t.strip()))
+
+
+def fact_number(item: Item, fact: Fact) -> Number | None:
+    """The fact's number with its kind, as the item's sources write it ("75%"), or from its patterns ("3-6 months")."""
+    texts = [*item.gold, item.explain]
+    if fact.number is not None:
+        for n in (n for t in texts for n in numbers(t)):
+            if abs(n.value - fact.number) <= fact.tolerance:
+                return n
+        return Number(fact.number, "plain", f"{fact.number:g}")
+    for p in fact.any:
+        found = numbers(re.sub(r"\\b|[\\^$()?]", "", p))
+        if found:
+            return found[-1]
+    return None
+
+
+@dataclass(frozen=True)
+class Fit:
+    threshold: float  # cosine at or above which the meaning reader credits a fact
+    negation: bool  # whether an opposite polarity in the matched clause makes the fact wrong
+
+
+def load_fit(path: Path = FIT_FILE) -> Fit:
+    """The fitted reading, from the one file `ivl train --part study` writes."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} cannot be read ({type(err).__name__}); run `ivl train --part study`") from None
+    if data.get("format") != FIT_FORMAT:
+        raise ValueError(f"{path} is from another version of this tool; run `ivl train --part study`")
+    return Fit(float(data["threshold"]), bool(data["negation"]))
+
+
+class Reader:
+    """Reads answers for the items given, with the encoder the answerer uses (references embedded once)."""
+
+    def __init__(self, items: Iterable[Item], encode: Encode):
+        self.encode = encode
+        self.refs: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}
+        for item in items:
+            for i, fact in enumerate(item.facts):
+                if fact.vital:
+                    texts = references(item, fact)
+                    self.refs[(item.id, i)] = (texts, encode(texts))
+
+    def scores(self, item: Item, attempt: str) -> dict[int, tuple[float, int]]:
+        """For each vital fact: the best cosine between the answer's units and its references, and the polarity
+        agreement (+1 / -1) of that best pair."""
+        parts = units(attempt)
+        vecs = self.encode(parts) if parts else np.zeros((0, 1))
+        out = {}
+        for i, fact in enumerate(item.facts):
+            if not fact.vital or not parts:
+                continue
+            texts, refs = self.refs[(item.id, i)]
+            sims = vecs @ refs.T
+            u, r = np.unravel_index(int(np.argmax(sims)), sims.shape)
+            out[i] = (float(sims[u, r]), polarity(parts[u]) * polarity(texts[r]))
+        return out
+
+    def read(self, item: Item, attempt: str, fit: Fit) -> dict[int, Reading]:
+        """Index in item.facts -> its reading, for each vital fact."""
+        scored = self.scores(item, attempt)
+        return {i: verdict(item, i, attempt, scored.get(i, (0.0, 1)), fit) for i, f in enumerate(item.facts) if f.vital}
+
+
+def verdict(item: Item, index: int, attempt: str, scored: tuple[float, int], fit: Fit) -> Reading:
+    fact = item.facts[index]
+    score, agree = scored
+    label = fact.label
+    target = fact_number(item, fact)
+    said = numbers(attempt)
+    if target is not None:
+        right = fact.number if fact.number is not None else target.value
+        tolerance = fact.tolerance if fact.number is not None else 0.0
+        if any(abs(n.value - right) <= tolerance for n in said) or (fact.number is None and fact.found_in(_normal(attempt))):
+            return Reading(label, "stated", right=target.text, score=score)
+        known = {n.value for t in [*item.gold, item.explain, item.question] for n in numbers(t)}
+        known |= {f.number for f in item.facts if f.number is not None}
+        wrong = [n for n in said if same_kind(n.kind, target.kind) and n.value not in known]
+        if wrong:
+            return Reading(label, "wrong", said=wrong[0].text, right=target.text, score=score)
+        if fact.number is not None:
+            return Reading(label, "missing", right=target.text, score=score)
+    if fact.found_in(_normal(attempt)) or fact.found_in(attempt):
+        clause = next((c for c in units(attempt)[1:] if fact.found_in(_normal(c)) or fact.found_in(c)), attempt)
+        if fit.negation and polarity(clause) * polarity(" ".join(references(item, fact)[:1])) < 0:
+            return Reading(label, "wrong", score=score)
+        return Reading(label, "stated", score=score)
+    if score >= fit.threshold:
+        if agree < 0:
+            return Reading(label, "wrong" if fit.negation else "missing", score=score)
+        return Reading(label, "stated", score=score)
+    return Reading(label, "missing", score=score)
+
+
+# -- the labelled answers, the fit and its figures ------------------------------------------------------------
+
+
+def load_answers(split: str, folder: Path = ANSWERS) -> list[dict]:
+    """The labelled student answers of one split ("tune" or "test"), with label keys as ints."""
+    rows = []
+    for line in (folder / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows.append(row | {"labels": {int(k): v for k, v in row["labels"].items()}})
+    return rows
+
+
+def literal(item: Item, attempt: str) -> dict[int, str]:
+    """Before this reader: the eval's patterns alone ("stated" or "missing", never "wrong")."""
+    text = _normal(attempt)
+    return {i: "stated" if f.found_in(text) or f.found_in(attempt) else "missing" for i, f in enumerate(item.facts) if f.vital}
+
+
+def figures(pairs: Sequence[tuple[str, str]]) -> dict:
+    """(truth, predicted) pairs -> accuracy and per-label precision and recall."""
+    truth = np.array([t for t, _ in pairs])
+    pred = np.array([p for _, p in pairs])
+    out = {"facts": len(pairs), "accuracy": round(float((truth == pred).mean()), 4) if len(pairs) else 0.0}
+    for label in ("stated", "wrong"):
+        called, real = pred == label, truth == label
+        out[f"{label}_precision"] = round(float((called & real).sum() / called.sum()), 4) if called.sum() else None
+        out[f"{label}_recall"] = round(float((called & real).sum() / real.sum()), 4) if real.sum() else None
+        out[f"{label}_count"] = int(real.sum())
+    return out
+
+
+def _prepared(reader: Reader, rows: list[dict], items: dict[str, Item]) -> list[tuple[Item, dict, dict]]:
+    return [(items[r["item"]], r, reader.scores(items[r["item"]], r["answer"])) for r in rows if r["item"] in items]
+
+
+def _predict(prepared, fit: Fit) -> list[tuple[str, str, str]]:
+    """(item id, truth, predicted) for every labelled vital fact."""
+    out = []
+    for item, row, scored in prepared:
+        for i, truth in row["labels"].items():
+            if i < len(item.facts) and item.facts[i].vital:
+                out.append((item.id, truth, verdict(item, i, row["answer"], scored.get(i, (0.0, 1)), fit).verdict))
+    return out
+
+
+def _choose(prepared) -> Fit:
+    """The cut (midpoints of observed scores) and negation switch with the most facts right on these answers."""
+    scores = sorted({round(s, 4) for _, _, sc in prepared for s, _ in sc.values()})
+    cuts = [(a + b) / 2 for a, b in zip(scores, scores[1:])] or [0.5]
+    best, best_right = Fit(0.5, False), -1
+    for negation in (False, True):
+        for cut in cuts:
+            fit = Fit(round(cut, 4), negation)
+            right = sum(t == p for _, t, p in _predict(prepared, fit))
+            if right > best_right:
+                best, best_right = fit, right
+    return best
+
+
+def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
+    """Fit the cut and the negation switch on the tune answers; figures out of fold (by item) on tune, then on
+    the test answers (read only to report, never to choose)."""
+    items = {i.id: i for i in load_items("tune") if i.study}
+    reader = Reader(items.values(), encode)
+    tune = _prepared(reader, load_answers("tune", folder), items)
+    chosen = _choose(tune)
+    ids = sorted(items)
+    fold_of = {item_id: n % FOLDS for n, item_id in enumerate(ids)}
+    oof, before_tune = [], []
+    for f in range(FOLDS):
+        inside = [p for p in tune if fold_of[p[0].id] != f]
+        held = [p for p in tune if fold_of[p[0].id] == f]
+        oof += [(t, p) for _, t, p in _predict(held, _choose(inside))]
+    for item, row, _ in tune:
+        before = literal(item, row["answer"])
+        before_tune += [(t, before[i]) for i, t in row["labels"].items() if i in before]
+    result = {
+        "format": FIT_FORMAT,
+        "threshold": chosen.threshold,
+        "negation": chosen.negation,
+        "tune_answers": len(tune),
+        "tune_before": figures(before_tune),
+        "tune_out_of_fold": figures(oof),
+        "cross_validation": f"{FOLDS} folds by item, tune answers only",
+        "note": "written by `ivl train --part study` from evals/train-data/study/tune.jsonl; do not edit by hand",
+    }
+    if (folder / "test.jsonl").is_file():
+        test = _prepared(reader, load_answers("test", folder), items)
+        before_test = []
+        for item, row, _ in test:
+            before = literal(item, row["answer"])
+            before_test += [(t, before[i]) for i, t in row["labels"].items() if i in before]
+        result["test_answers"] = len(test)
+        result["test_before"] = figures(before_test)
+        result["test_after"] = figures([(t, p) for _, t, p in _predict(test, chosen)])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
