@@ -85,10 +85,29 @@ class Reading:
     score: float = 0.0  # best cosine (meaning), for the fit
 
 
+WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                    "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+TENS = {w: 10 * n for n, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if n > 1}
+SPELLED = re.compile(rf"\b(?:({'|'.join(TENS)})(?:[- ]({'|'.join(WORDS)}))?|({'|'.join(WORDS)}))(?:\s+(hundred|thousand))?\b", re.IGNORECASE)
+
+
+def digits(text: str) -> str:
+    """Spelled numbers up to the thousands as digits: "forty-eight years" -> "48 years", "two hundred" -> "200".
+    (Written by hand: a few lines, where a parsing library would be a dependency for one use.)"""
+
+    def value(m: re.Match) -> str:
+        n = TENS.get((m.group(1) or "").lower(), 0) + WORDS.get((m.group(2) or m.group(3) or "").lower(), 0)
+        n *= {"hundred": 100, "thousand": 1000}.get((m.group(4) or "").lower(), 1)
+        return str(n)
+
+    return SPELLED.sub(value, text)
+
+
 def numbers(text: str) -> list[Number]:
-    """Every number in the text, with its kind from the word after it ("plain" when none; a bare 4-digit number
-    from 1700 to 2099 is a year)."""
+    """Every number in the text (spelled ones too), with its kind from the word after it ("plain" when none; a
+    bare 4-digit number from 1700 to 2099 is a year)."""
     found = []
+    text = digits(text)
     for m in NUMBER.finditer(text):
         raw = m.group(1).rstrip(",")
         try:
@@ -154,10 +173,20 @@ def fact_number(item: Item, fact: Fact) -> Number | None:
     return None
 
 
+NEGATION_MODES = ("off", "student", "either")
+
+
 @dataclass(frozen=True)
 class Fit:
     threshold: float  # cosine at or above which the meaning reader credits a fact
-    negation: bool  # whether an opposite polarity in the matched clause makes the fact wrong
+    negation: str  # when the matched clause says the opposite: "off" (never), "student" (a negation or opposite
+    # word in the student's clause only, not in the reference it matched), "either" (the two differ in polarity)
+    opposite_is: str = "wrong"  # what a detected opposite claim is called: "wrong", or "missing" (not credited)
+
+    def opposite(self, student: int, reference: int) -> bool:
+        if self.negation == "student":
+            return student < 0 < reference
+        return self.negation == "either" and student != reference
 
 
 def load_fit(path: Path = FIT_FILE) -> Fit:
@@ -168,7 +197,7 @@ def load_fit(path: Path = FIT_FILE) -> Fit:
         raise ValueError(f"{path} cannot be read ({type(err).__name__}); run `ivl train --part study`") from None
     if data.get("format") != FIT_FORMAT:
         raise ValueError(f"{path} is from another version of this tool; run `ivl train --part study`")
-    return Fit(float(data["threshold"]), bool(data["negation"]))
+    return Fit(float(data["threshold"]), str(data["negation"]), str(data["opposite_is"]))
 
 
 class Reader:
@@ -183,9 +212,9 @@ class Reader:
                     texts = references(item, fact)
                     self.refs[(item.id, i)] = (texts, encode(texts))
 
-    def scores(self, item: Item, attempt: str) -> dict[int, tuple[float, int]]:
+    def scores(self, item: Item, attempt: str) -> dict[int, tuple[float, int, int]]:
         """For each vital fact: the best cosine between the answer's units and its references, and the polarity
-        agreement (+1 / -1) of that best pair."""
+        (+1 / -1) of that best pair's student side and reference side."""
         parts = units(attempt)
         vecs = self.encode(parts) if parts else np.zeros((0, 1))
         out = {}
@@ -195,18 +224,19 @@ class Reader:
             texts, refs = self.refs[(item.id, i)]
             sims = vecs @ refs.T
             u, r = np.unravel_index(int(np.argmax(sims)), sims.shape)
-            out[i] = (float(sims[u, r]), polarity(parts[u]) * polarity(texts[r]))
+            out[i] = (float(sims[u, r]), polarity(parts[u]), polarity(texts[r]))
         return out
 
     def read(self, item: Item, attempt: str, fit: Fit) -> dict[int, Reading]:
         """Index in item.facts -> its reading, for each vital fact."""
         scored = self.scores(item, attempt)
-        return {i: verdict(item, i, attempt, scored.get(i, (0.0, 1)), fit) for i, f in enumerate(item.facts) if f.vital}
+        return {i: verdict(item, i, attempt, scored.get(i, (0.0, 1, 1)), fit) for i, f in enumerate(item.facts) if f.vital}
 
 
-def verdict(item: Item, index: int, attempt: str, scored: tuple[float, int], fit: Fit) -> Reading:
+def verdict(item: Item, index: int, attempt: str, scored: tuple[float, int, int], fit: Fit) -> Reading:
+    """One key fact read in the answer: numbers first, then the eval's patterns, then meaning (see the module)."""
     fact = item.facts[index]
-    score, agree = scored
+    score, mine, theirs = scored
     label = fact.label
     target = fact_number(item, fact)
     said = numbers(attempt)
@@ -224,12 +254,12 @@ def verdict(item: Item, index: int, attempt: str, scored: tuple[float, int], fit
             return Reading(label, "missing", right=target.text, score=score)
     if fact.found_in(_normal(attempt)) or fact.found_in(attempt):
         clause = next((c for c in units(attempt)[1:] if fact.found_in(_normal(c)) or fact.found_in(c)), attempt)
-        if fit.negation and polarity(clause) * polarity(" ".join(references(item, fact)[:1])) < 0:
-            return Reading(label, "wrong", score=score)
+        if fit.opposite(polarity(clause), polarity(references(item, fact)[0])):
+            return Reading(label, fit.opposite_is, score=score)
         return Reading(label, "stated", score=score)
     if score >= fit.threshold:
-        if agree < 0:
-            return Reading(label, "wrong" if fit.negation else "missing", score=score)
+        if fit.opposite(mine, theirs):
+            return Reading(label, fit.opposite_is, score=score)
         return Reading(label, "stated", score=score)
     return Reading(label, "missing", score=score)
 
@@ -276,18 +306,18 @@ def _predict(prepared, fit: Fit) -> list[tuple[str, str, str]]:
     for item, row, scored in prepared:
         for i, truth in row["labels"].items():
             if i < len(item.facts) and item.facts[i].vital:
-                out.append((item.id, truth, verdict(item, i, row["answer"], scored.get(i, (0.0, 1)), fit).verdict))
+                out.append((item.id, truth, verdict(item, i, row["answer"], scored.get(i, (0.0, 1, 1)), fit).verdict))
     return out
 
 
 def _choose(prepared) -> Fit:
     """The cut (midpoints of observed scores) and negation switch with the most facts right on these answers."""
-    scores = sorted({round(s, 4) for _, _, sc in prepared for s, _ in sc.values()})
-    cuts = [(a + b) / 2 for a, b in zip(scores, scores[1:])] or [0.5]
-    best, best_right = Fit(0.5, False), -1
-    for negation in (False, True):
+    cuts = np.arange(0.2, 0.9, 0.01)  # a grid: a midpoint between two tune scores would fit their noise
+    best, best_right = Fit(0.5, "off"), -1
+    modes = [("off", "wrong")] + [(n, o) for n in NEGATION_MODES[1:] for o in ("wrong", "missing")]
+    for negation, opposite_is in modes:
         for cut in cuts:
-            fit = Fit(round(cut, 4), negation)
+            fit = Fit(round(float(cut), 4), negation, opposite_is)
             right = sum(t == p for _, t, p in _predict(prepared, fit))
             if right > best_right:
                 best, best_right = fit, right
@@ -315,6 +345,7 @@ def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
         "format": FIT_FORMAT,
         "threshold": chosen.threshold,
         "negation": chosen.negation,
+        "opposite_is": chosen.opposite_is,
         "tune_answers": len(tune),
         "tune_before": figures(before_tune),
         "tune_out_of_fold": figures(oof),

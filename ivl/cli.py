@@ -244,6 +244,7 @@ class Part(StrEnum):
     all = "all"
     matcher = "matcher"
     plants = "plants"
+    study = "study"
 
 
 @app.command()
@@ -253,7 +254,7 @@ def train(
     leave_out: Annotated[str | None, typer.Option(help="Train without the questions about this source id (to measure how the matcher does on a document it never saw).", metavar="SOURCE_ID")] = None,
     epochs: Annotated[int, typer.Option(min=1, max=20, help="Passes over the training pairs.")] = 2,
     medquad: Annotated[int, typer.Option(min=0, max=4000, help="General medical pairs from MedQuAD to train on (0: none).", metavar="N")] = 2000,
-    part: Annotated[Part, typer.Option(help="What to train: the matcher (minutes), the plant detector (seconds), or both.")] = Part.all,
+    part: Annotated[Part, typer.Option(help="What to train: the matcher (minutes), the plant detector (seconds), both (all), or the Study tab's answer reader (a minute; not part of all: it reads with the index's encoder, so refit it after `ivl ingest`).")] = Part.all,
 ) -> None:
     """Fine-tune the bundled MiniLM into the question-to-sentence matcher (fixed seed; minutes on 2 cores) and fit
     the plant detector (ivl_index/data/plant-detector); after the matcher, run `ivl ingest` and `ivl calibrate`."""
@@ -272,6 +273,11 @@ def train(
         from ivl_index.learned import SHIPPED
 
         metrics["matcher"] = run(settings.corpus_dir, out or SHIPPED, Recipe(epochs=epochs, medquad=medquad), leave_out, say=say)
+    if part == Part.study:
+        from evals.student import FIT_FILE, encoder
+        from evals.student import fit as fit_reader
+
+        metrics["study"] = fit_reader(encoder(_answerer(settings, extractive_only=True).encoder), out / "student-reading.json" if out else FIT_FILE)
     typer.echo(json.dumps(metrics, indent=1))
 
 

@@ -1,18 +1,20 @@
-"""The Study tab's questions and the check of a student's answer.
+"""The Study tab's questions and the reading of a student's answer.
 
-An item is offered only when the product's own cited answer passes the eval's check for it (its vital facts,
-from an expected source): a key that the cited answer under it contradicts would teach the wrong thing. A
-student's answer is read with the same fact patterns the evals use, so "missed" means what it means there.
+An item is offered only when Ask answers it right today: the question as the tab shows it, asked the way the Ask
+tab asks it (the answerer's `stream`, a fresh conversation), must get a cited answer that passes the eval's check
+(its vital facts, from an expected source). A key that the cited answer under it contradicts would teach the wrong
+thing, and a question Study offers must not be refused in Ask. A student's answer is read by evals/student.py:
+per key fact "stated", "missed" or "wrong" (with the value the sources give).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from chatbot.models import Answer
 from evals.checks import check
 from evals.labelled import Item, load_items
+from evals.student import Reader, Reading, encoder, load_fit
 from evals.suite import index_chunks
 
 
@@ -22,29 +24,37 @@ class StudyItem:
     answer: Answer
 
 
+def asked(answerer, question: str) -> Answer | None:
+    """The answer Ask gives to a question in a fresh conversation (the last thing its stream yields)."""
+    final = None
+    for step in answerer.stream(question, []):
+        if not isinstance(step, str):
+            final = step
+    return final
+
+
 def study_items(answerer) -> dict[str, StudyItem]:
-    """The `study: true` tune items whose cited answer holds their key facts, by question, with that answer."""
+    """The `study: true` tune items Ask answers right today, by question, with that answer."""
     chunks = index_chunks(answerer)
     offered = {}
     for item in load_items("tune"):
         if not item.study:
             continue
-        answer = answerer.answer(item.question, item.history)
-        if check(item, answer, chunks).passed:
+        answer = asked(answerer, item.question)
+        if answer is not None and answer.citations and check(item, answer, chunks).passed:
             offered[item.question] = StudyItem(item, answer)
     return offered
 
 
-def _normal(text: str) -> str:
-    """British spellings and hyphens as the fact patterns expect them: "smooth-muscle tumour" -> "smooth muscle tumor"."""
-    return re.sub(r"(?<=[a-z])our\b", "or", text.lower().replace("-", " "))
+class Study:
+    """The offered items and the reader of students' answers, with the answerer's encoder and the fitted cut."""
 
+    def __init__(self, answerer):
+        self.offered = study_items(answerer)
+        self.fit = load_fit()
+        self.reader = Reader([s.item for s in self.offered.values()], encoder(answerer.encoder))
 
-def missed_facts(item: Item, attempt: str) -> tuple[list[str], list[str]]:
-    """(found, missed): the names of the item's key facts the student's answer states, and those it does not."""
-    text = _normal(attempt)
-    found, missed = [], []
-    for fact in item.facts:
-        if fact.vital:
-            (found if fact.found_in(text) or fact.found_in(attempt) else missed).append(fact.label)
-    return found, missed
+    def read(self, item: Item, attempt: str) -> list[Reading]:
+        """Each vital fact of the item, in order, as the answer states, misses or contradicts it."""
+        readings = self.reader.read(item, attempt, self.fit)
+        return [readings[i] for i in sorted(readings)]

@@ -24,7 +24,7 @@ from ivl.export import conversation_markdown
 from ivl.guard import Guard, LoginThrottle, allowed_hosts, limit_connections, quiet_request_errors
 from ivl.render import CLINICIAN, STUDENT, render_answer, render_section, section_at
 from ivl.settings import Settings
-from ivl.study import StudyItem, missed_facts, study_items
+from ivl.study import Study
 from ivl_index.errors import QuestionError, UserError
 
 INTRO = (
@@ -227,26 +227,40 @@ class Handlers:
         turns = [(t["question"], Answer.model_validate(t["answer"]) if t["answer"] else t["message"]) for t in session["turns"]]
         return conversation_markdown(turns)
 
-    def study(self, question: str, attempt: str, items: dict[str, StudyItem]) -> str:
-        """The student's answer read against the item's key facts (the missed ones named), then the brief
-        answer and the cited one."""
-        offered = items.get(question)
+    def study(self, question: str, attempt: str, study: Study) -> str:
+        """The student's answer read against the item's key facts (stated, missed, or wrong with the value the
+        sources give), then the brief answer and the cited one."""
+        offered = study.offered.get(question)
         if offered is None:
             return "*Pick a question first.*"
         attempt = attempt if isinstance(attempt, str) else ""
         if len(attempt) > self.settings.max_question_chars:
             return f"*Your answer is longer than {self.settings.max_question_chars} characters; shorten it and try again.*"
         if attempt.strip():
-            found, missed = missed_facts(offered.item, attempt)
-            verdict = (
-                ("**Key facts you stated:** " + "; ".join(found) + "\n\n" if found else "")
-                + ("**Key facts you missed:** " + "; ".join(missed) if missed else "**You stated every key fact.**")
-            )
-            mine = f"**Your answer:** {escape_markdown(attempt.strip())}\n\n{verdict}"
+            readings = study.read(offered.item, attempt)
+            mine = f"**Your answer:** {escape_markdown(attempt.strip())}\n\n{study_verdict(readings, offered.answer)}"
         else:
             mine = "**Your answer:** *(none written: write one to see which key facts it states)*"
         cited = render_answer(offered.answer, STUDENT, self.glossary, "study", self.passages)
         return f"{mine}\n\n**In brief** (this tool's summary): {escape_markdown(offered.item.explain)}\n\n**The cited answer:**\n\n{cited}"
+
+
+def study_verdict(readings: list, answer: Answer) -> str:
+    """Per key fact, in three lines: stated, missed, wrong (what the student wrote, what the sources say, and the
+    citation that says it)."""
+    stated = [r.label for r in readings if r.verdict == "stated"]
+    missed = [r.label for r in readings if r.verdict == "missing"]
+    wrong = []
+    for r in (r for r in readings if r.verdict == "wrong"):
+        cite = next((f" [{c.n}]" for c in answer.citations if r.right and r.right in c.quote), "")
+        said = f" (you wrote {escape_markdown(r.said)}; the sources say {escape_markdown(r.right)}{cite})" if r.said else ""
+        wrong.append(escape_markdown(r.label) + said)
+    lines = [("**Key facts you stated:** " + "; ".join(map(escape_markdown, stated))) if stated else ""]
+    lines.append(("**Key facts you got wrong:** " + "; ".join(wrong)) if wrong else "")
+    lines.append(("**Key facts you missed:** " + "; ".join(map(escape_markdown, missed))) if missed else "")
+    if not missed and not wrong:
+        lines.append("**You stated every key fact.**")
+    return "\n\n".join(line for line in lines if line)
 
 
 def _msg(role: str, content: str) -> dict:
@@ -301,7 +315,7 @@ def build_app(answerer, settings: Settings):
             with gr.Tab("Sources", id="sources"):
                 sources_tab(gr, demo, tabs, source_documents(answerer))
             with gr.Tab("Study", id="study"):
-                study_tab(gr, handlers, study_items(answerer))
+                study_tab(gr, handlers, Study(answerer))
     return demo
 
 
@@ -390,17 +404,17 @@ def sources_tab(gr, demo, tabs, docs: list) -> None:
     demo.load(on_load, outputs=[tabs, doc_pick, sec_pick, reader], api_name=False)
 
 
-def study_tab(gr, handlers: Handlers, offered: dict[str, StudyItem]) -> None:
-    """A question the sources answer, the student's own answer, and what it stated or missed."""
+def study_tab(gr, handlers: Handlers, study: Study) -> None:
+    """A question Ask answers right, the student's own answer, and what it stated, missed or got wrong."""
     gr.Markdown(
-        "Answer in your own words, then see which key facts you stated and compare with the cited answer. "
-        f"{len(offered)} questions, each one the sources answer with its key facts."
+        "Answer in your own words, then see which key facts you stated, missed or got wrong, and compare with the "
+        f"cited answer. {len(study.offered)} questions, each one Ask answers with its key facts, cited."
     )
-    pick = gr.Dropdown(list(offered), label="Question", elem_id="study-question")
+    pick = gr.Dropdown(list(study.offered), label="Question", elem_id="study-question")
     attempt = gr.Textbox(label="Your answer", lines=3, max_length=handlers.settings.max_question_chars)
     check = gr.Button("Check my answer")
     result = gr.Markdown(elem_id="study-result")
-    check.click(lambda q, a: handlers.study(q, a, offered), inputs=[pick, attempt], outputs=result, api_name=False)
+    check.click(lambda q, a: handlers.study(q, a, study), inputs=[pick, attempt], outputs=result, api_name=False)
 
 
 def theme():
