@@ -261,18 +261,29 @@ def test_empty_question_adds_nothing_and_sources_tab_browses(page):
     assert page.hosts <= {"127.0.0.1"}, page.hosts
 
 
-def test_student_studies_and_is_told_which_key_facts_were_missed(page):
+def test_student_studies_and_is_told_what_was_stated_missed_or_wrong(page):
+    """Issue 25 item 7: a paraphrase gets credit, a wrong number is shown wrong with the sources' value, and the
+    dropdown offers no question that Ask refuses."""
     page.get_by_role("tab", name="Study").click()
     page.locator("#study-question input").click()
-    page.get_by_role("option", name="Who first described intravenous leiomyomatosis?").click()
-    page.get_by_label("Your answer").fill("A German pathologist, in 1896")
+    options = page.get_by_role("option").all_inner_texts()
+    assert "What dose of leuprolide was given to the patient after surgery?" not in options  # refused in Ask today
+    page.get_by_role("option", name="How is IVL distinguished from uterine leiomyosarcoma?").click()
+    page.get_by_label("Your answer").fill("Sarcoma spreads to the lung in separate nodules, IVL grows continuously")
     page.get_by_role("button", name="Check my answer").click()
     result = page.locator("#study-result")
     result.get_by_text("The cited answer", exact=False).wait_for()
     text = result.inner_text()
-    assert "A German pathologist, in 1896" in text  # the student's own words, beside the sources'
-    assert "Key facts you missed: Birch-Hirschfeld" in text and "Key facts you stated: 1896" in text
-    assert "Birck-Hirschfeld, in 1896" in text and "Sources" in text
+    assert "separate nodules" in text  # the student's own words, beside the sources'
+    assert "Key facts you stated: non-continuous" in text and "missed" not in text and "Sources" in text
+    page.locator("#study-question input").click()
+    page.get_by_role("option", name="What is the recurrence rate after myomectomy?").click()
+    page.get_by_label("Your answer").fill("57% after myomectomy")
+    page.get_by_role("button", name="Check my answer").click()
+    result.get_by_text("you wrote 57%", exact=False).wait_for()
+    text = result.inner_text()
+    assert "Key facts you got wrong: 75% after myomectomy (you wrote 57%; the sources say 75% [" in text
+    assert "Key facts you missed: 7.6% after radical surgery" in text
     assert page.hosts <= {"127.0.0.1"}, page.hosts
 
 

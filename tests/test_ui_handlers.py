@@ -237,29 +237,69 @@ def test_sources_tab_reads_documents_with_licence_and_marks_unindexed_sections(a
 
 
 @pytest.fixture(scope="module")
-def offered(answerer):
-    from ivl.study import study_items
+def study(answerer):
+    from ivl.study import Study
 
-    return study_items(answerer)
+    return Study(answerer)
 
 
-def test_study_offers_only_questions_whose_cited_answer_holds_the_key_facts(answerer, offered):
+def test_study_offers_only_questions_ask_answers_right_with_a_citation(handlers, study):
     from evals.labelled import load_items
 
-    study = [i for i in load_items("tune") if i.study]
-    assert len(offered) >= 15
+    offered = study.offered
+    assert 15 <= len(offered) <= len([i for i in load_items("tune") if i.study])
     for question, entry in offered.items():
         for fact in (f for f in entry.item.facts if f.vital):
             assert fact.found_in(entry.answer.answer), (question, fact.label)
-    assert len(offered) <= len(study)
+    # asked exactly as the tab shows it, in a fresh Ask conversation: a cited answer, never a refusal
+    for question in offered:
+        reply = ask(handlers, question)[0][-1]["content"]
+        assert "Not in the sources" not in reply and "[1]" in reply, question
 
 
-def test_study_names_the_key_facts_a_students_answer_missed(handlers, offered):
-    text = handlers.study("What is the median age of patients with IVL?", "about 40", offered)
-    assert "**Your answer:** about 40" in text and "**Key facts you missed:** 45" in text and "<b>Sources</b>" in text
-    text = handlers.study("Who first described intravenous leiomyomatosis?", "Birch-Hirschfeld, in 1896", offered)
+def test_study_names_the_key_facts_a_students_answer_missed(handlers, study):
+    text = handlers.study("What is the median age of patients with IVL?", "no idea", study)
+    assert "**Your answer:** no idea" in text and "**Key facts you missed:** 45" in text and "<b>Sources</b>" in text
+    text = handlers.study("Who first described intravenous leiomyomatosis?", "Birch-Hirschfeld, in 1896", study)
     assert "You stated every key fact" in text
-    assert "shorten it" in handlers.study("Who first described intravenous leiomyomatosis?", "x" * 100_000, offered)
+    assert "shorten it" in handlers.study("Who first described intravenous leiomyomatosis?", "x" * 100_000, study)
+
+
+def test_study_reads_a_paraphrase_for_meaning(handlers, study):
+    """The reviewer's cases (issue 25): the sarcoma's separate lung nodules, and its mitoses, atypia and necrosis."""
+    question = "How is IVL distinguished from uterine leiomyosarcoma?"
+    text = handlers.study(question, "Sarcoma spreads to the lung in separate nodules, IVL grows continuously", study)
+    assert "Key facts you stated:** non-continuous" in text and "missed" not in text
+    text = handlers.study(question, "The sarcoma shows many mitoses, nuclear atypia and necrosis", study)
+    assert "Key facts you stated:** non-continuous" in text
+
+
+def test_study_calls_a_wrong_number_wrong_and_names_a_missing_key_quantity(handlers, study):
+    question = "What is the recurrence rate after myomectomy?"
+    text = handlers.study(question, "57% after myomectomy.", study)
+    assert "Key facts you got wrong:** 75% after myomectomy (you wrote 57%; the sources say 75% [" in text
+    text = handlers.study(question, "75%, so radical surgery is better.", study)
+    assert "You stated every key fact" not in text and "Key facts you missed:** 7.6% after radical surgery" in text
+    text = handlers.study("Who first described intravenous leiomyomatosis?", "Birch-Hirschfeld, in 1986", study)
+    assert "you wrote 1986; the sources say 1896" in text
+
+
+def test_study_reader_holds_its_measured_figures_on_the_held_out_answers(answerer):
+    """The test answers (a second writer; never used to fit) read with the shipped cut: the figures measured when it
+    was fitted (evals/student-reading.json: accuracy 0.674 against 0.533 for the patterns alone) are a floor."""
+    from evals.labelled import load_items
+    from evals.student import Reader, encoder, figures, load_answers, load_fit
+
+    items = {i.id: i for i in load_items("tune") if i.study}
+    reader, fit = Reader(items.values(), encoder(answerer.encoder)), load_fit()
+    pairs, rows = [], load_answers("test")
+    reader.prepare(row["answer"] for row in rows)
+    for row in rows:
+        read = reader.read(items[row["item"]], row["answer"], fit)
+        pairs += [(truth, read[i].verdict) for i, truth in row["labels"].items() if i in read]
+    got = figures(pairs)
+    assert got["facts"] == 184
+    assert got["accuracy"] >= 0.66 and got["stated_recall"] >= 0.9 and got["wrong_precision"] >= 0.85, got
 
 
 def test_an_editors_note_is_shown_under_its_citation_marked_as_the_editors(answerer):
