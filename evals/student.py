@@ -8,12 +8,13 @@ Three readers, in order, for each key fact:
 2. The eval's patterns (evals/labelled.py `Fact.found_in`), on the answer spelled as the patterns expect.
 3. Meaning. The answer, its sentences and its clauses, embedded by the answerer's own encoder (no second
    model), against the fact's references: its name, its patterns read as phrases, the item's gold sentences and
-   `explain`. The best cosine at or above the fitted cut states the fact, unless the clause that matched says
-   the opposite of the reference it matched (a negation or an antonym on one side only): then it is wrong.
-A stated pattern is also checked for the opposite claim in its clause ("not benign").
+   `explain`. A unit's score is its best cosine to a reference less `question_weight` x its cosine to the
+   question (a vague answer that restates the topic is close to both); the best score at or above the cut
+   states the fact, unless the unit that matched holds a negation or an opposite word its reference does not
+   ("it is not benign"): then it is wrong. A found pattern is checked for the opposite claim in its clause too.
 
-The cut and the negation switch are fitted on the tune answers (`ivl train --part study`, `fit` below) and
-read from one file, evals/student-reading.json, by `load_fit`.
+The cut, the question weight and the negation rule are fitted on the tune answers (`ivl train --part study`,
+`fit` below) and read from one file, evals/student-reading.json, by `load_fit`.
 
 >>> numbers("75% after myomectomy, 7.6 % after radical surgery; in 1896")
 [Number(value=75.0, kind='percent', text='75%'), Number(value=7.6, kind='percent', text='7.6 %'), Number(value=1896.0, kind='year', text='1896')]
@@ -191,10 +192,12 @@ NEGATION_MODES = ("off", "student", "either")
 
 @dataclass(frozen=True)
 class Fit:
-    threshold: float  # cosine at or above which the meaning reader credits a fact
+    threshold: float  # meaning score at or above which a fact is credited
     negation: str  # when the matched clause says the opposite: "off" (never), "student" (a negation or opposite
     # word in the student's clause only, not in the reference it matched), "either" (the two differ in polarity)
     opposite_is: str = "wrong"  # what a detected opposite claim is called: "wrong", or "missing" (not credited)
+    question_weight: float = 0.0  # meaning score = cosine to the fact's references - this x cosine to the question
+    # (an answer that only restates the question's topic is close to both)
 
     def opposite(self, student: int, reference: int) -> bool:
         if self.negation == "student":
@@ -210,7 +213,31 @@ def load_fit(path: Path = FIT_FILE) -> Fit:
         raise ValueError(f"{path} cannot be read ({type(err).__name__}); run `ivl train --part study`") from None
     if data.get("format") != FIT_FORMAT:
         raise ValueError(f"{path} is from another version of this tool; run `ivl train --part study`")
-    return Fit(float(data["threshold"]), str(data["negation"]), str(data["opposite_is"]))
+    return Fit(
+        float(data["threshold"]), str(data["negation"]), str(data["opposite_is"]), float(data["question_weight"])
+    )
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One fact against one answer, per unit of the answer: its best cosine to the fact's references, its cosine to
+    the question, and the polarity of the unit and of the reference it matched best."""
+
+    best: np.ndarray
+    question: np.ndarray
+    mine: np.ndarray
+    theirs: np.ndarray
+
+    def at(self, weight: float) -> tuple[float, int, int]:
+        """(meaning score, the matched unit's polarity, its reference's polarity) with this question weight."""
+        if not len(self.best):
+            return 0.0, 1, 1
+        margin = self.best - weight * self.question
+        u = int(np.argmax(margin))
+        return float(margin[u]), int(self.mine[u]), int(self.theirs[u])
+
+
+NOTHING = Scored(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
 
 
 class Reader:
@@ -219,12 +246,14 @@ class Reader:
     def __init__(self, items: Iterable[Item], encode: Encode):
         self.encode = encode
         self._seen: dict[str, np.ndarray] = {}  # unit text -> vector
-        self.refs: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}
+        self.refs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # vectors, polarities
+        self.questions: dict[str, np.ndarray] = {}
         for item in items:
+            self.questions[item.id] = encode([item.question])[0]
             for i, fact in enumerate(item.facts):
                 if fact.vital:
                     texts = references(item, fact)
-                    self.refs[(item.id, i)] = (texts, encode(texts))
+                    self.refs[(item.id, i)] = (encode(texts), np.array([polarity(t) for t in texts]))
 
     def prepare(self, attempts: Iterable[str]) -> None:
         """Embed the units of many answers in one call (a batch is many times faster than one answer at a time)."""
@@ -241,27 +270,27 @@ class Reader:
             self._seen = {p: self._seen[p] for p in parts}
         return vecs
 
-    def scores(self, item: Item, attempt: str) -> dict[int, tuple[float, int, int]]:
-        """For each vital fact: the best cosine between the answer's units and its references, and the polarity
-        (+1 / -1) of that best pair's student side and reference side."""
+    def scores(self, item: Item, attempt: str) -> dict[int, Scored]:
+        """For each vital fact, the answer's units scored against it (see Scored)."""
         parts = units(attempt)
+        if not parts:
+            return {}
         vecs = self._vectors(parts)
+        question = vecs @ self.questions[item.id]
+        mine = np.array([polarity(p) for p in parts])
         out = {}
         for i, fact in enumerate(item.facts):
-            if not fact.vital or not parts:
-                continue
-            texts, refs = self.refs[(item.id, i)]
-            sims = vecs @ refs.T
-            u, r = np.unravel_index(int(np.argmax(sims)), sims.shape)
-            out[i] = (float(sims[u, r]), polarity(parts[u]), polarity(texts[r]))
+            if fact.vital:
+                refs, signs = self.refs[(item.id, i)]
+                sims = vecs @ refs.T
+                best = sims.argmax(axis=1)
+                out[i] = Scored(sims.max(axis=1), question, mine, signs[best])
         return out
 
     def read(self, item: Item, attempt: str, fit: Fit) -> dict[int, Reading]:
         """Index in item.facts -> its reading, for each vital fact."""
         scored = self.scores(item, attempt)
-        return {
-            i: verdict(item, i, attempt, scored.get(i, (0.0, 1, 1)), fit) for i, f in enumerate(item.facts) if f.vital
-        }
+        return {i: verdict(item, i, attempt, scored.get(i, NOTHING), fit) for i, f in enumerate(item.facts) if f.vital}
 
 
 def _nearest(item: Item, said: Number) -> Fact | None:
@@ -272,10 +301,10 @@ def _nearest(item: Item, said: Number) -> Fact | None:
     return min(kin, key=lambda fn: ratio(fn[1]))[0] if kin else None
 
 
-def verdict(item: Item, index: int, attempt: str, scored: tuple[float, int, int], fit: Fit) -> Reading:
-    """One key fact read in the answer: numbers first, then the eval's patterns, then meaning (see the module)."""
+def by_letter(item: Item, index: int, attempt: str) -> tuple[Reading, int, int] | None:
+    """The number and pattern readers: a reading (with the polarity of the clause holding a found pattern and of
+    the fact's name, for the negation rule), or None when meaning must decide."""
     fact = item.facts[index]
-    score, mine, theirs = scored
     label = fact.label
     target = fact_number(item, fact)
     said = numbers(attempt)
@@ -285,25 +314,35 @@ def verdict(item: Item, index: int, attempt: str, scored: tuple[float, int, int]
         if any(abs(n.value - right) <= tolerance for n in said) or (
             fact.number is None and fact.found_in(_normal(attempt))
         ):
-            return Reading(label, "stated", right=target.text, score=score)
+            return Reading(label, "stated", right=target.text), 1, 1
         known = {n.value for t in [*item.gold, item.explain, item.question] for n in numbers(t)}
         known |= {f.number for f in item.facts if f.number is not None}
         wrong = [
             n for n in said if same_kind(n.kind, target.kind) and n.value not in known and _nearest(item, n) is fact
         ]
         if wrong:
-            return Reading(label, "wrong", said=wrong[0].text, right=target.text, score=score)
+            return Reading(label, "wrong", said=wrong[0].text, right=target.text), 1, 1
         if fact.number is not None:
-            return Reading(label, "missing", right=target.text, score=score)
+            return Reading(label, "missing", right=target.text), 1, 1
     if fact.found_in(_normal(attempt)) or fact.found_in(attempt):
         clause = next((c for c in units(attempt)[1:] if fact.found_in(_normal(c)) or fact.found_in(c)), attempt)
-        if fit.opposite(polarity(clause), polarity(references(item, fact)[0])):
-            return Reading(label, fit.opposite_is, score=score)
-        return Reading(label, "stated", score=score)
+        return Reading(label, "stated"), polarity(clause), polarity(references(item, fact)[0])
+    return None
+
+
+def verdict(item: Item, index: int, attempt: str, scored: Scored, fit: Fit, letter=False) -> Reading:
+    """One key fact read in the answer: numbers first, then the eval's patterns, then meaning (see the module).
+    `letter`: by_letter's result when already known (the fit reads each answer many times)."""
+    early = by_letter(item, index, attempt) if letter is False else letter
+    if early is not None:
+        reading, mine, theirs = early
+        if reading.verdict == "stated" and fit.opposite(mine, theirs):
+            return Reading(reading.label, fit.opposite_is)
+        return reading
+    label = item.facts[index].label
+    score, mine, theirs = scored.at(fit.question_weight)
     if score >= fit.threshold:
-        if fit.opposite(mine, theirs):
-            return Reading(label, fit.opposite_is, score=score)
-        return Reading(label, "stated", score=score)
+        return Reading(label, fit.opposite_is if fit.opposite(mine, theirs) else "stated", score=score)
     return Reading(label, "missing", score=score)
 
 
@@ -343,37 +382,50 @@ def figures(pairs: Sequence[tuple[str, str]]) -> dict:
     return out
 
 
-def _prepared(reader: Reader, rows: list[dict], items: dict[str, Item]) -> list[tuple[Item, dict, dict]]:
+def _prepared(reader: Reader, rows: list[dict], items: dict[str, Item]) -> list[tuple[Item, dict, dict, dict]]:
+    """(item, row, scores, the letter readers' results) per answer: all a fit needs, computed once."""
     reader.prepare(r["answer"] for r in rows)
-    return [(items[r["item"]], r, reader.scores(items[r["item"]], r["answer"])) for r in rows if r["item"] in items]
+    out = []
+    for r in (r for r in rows if r["item"] in items):
+        item = items[r["item"]]
+        letters = {
+            i: by_letter(item, i, r["answer"]) for i in r["labels"] if i < len(item.facts) and item.facts[i].vital
+        }
+        out.append((item, r, reader.scores(item, r["answer"]), letters))
+    return out
 
 
 def _predict(prepared, fit: Fit) -> list[tuple[str, str, str]]:
     """(item id, truth, predicted) for every labelled vital fact."""
     out = []
-    for item, row, scored in prepared:
+    for item, row, scored, letters in prepared:
         for i, truth in row["labels"].items():
-            if i < len(item.facts) and item.facts[i].vital:
-                out.append((item.id, truth, verdict(item, i, row["answer"], scored.get(i, (0.0, 1, 1)), fit).verdict))
+            if i in letters:
+                read = verdict(item, i, row["answer"], scored.get(i, NOTHING), fit, letters[i])
+                out.append((item.id, truth, read.verdict))
     return out
 
 
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+
+
 def _choose(prepared) -> Fit:
-    """The cut (midpoints of observed scores) and negation switch with the most facts right on these answers."""
-    cuts = np.arange(0.2, 0.9, 0.01)  # a grid: a midpoint between two tune scores would fit their noise
+    """The cut, question weight and negation rule with the most facts right on these answers."""
+    cuts = np.arange(-0.3, 0.9, 0.01)  # a grid: a midpoint between two tune scores would fit their noise
     best, best_right = Fit(0.5, "off"), -1
     modes = [("off", "wrong")] + [(n, o) for n in NEGATION_MODES[1:] for o in ("wrong", "missing")]
-    for negation, opposite_is in modes:
-        for cut in cuts:
-            fit = Fit(round(float(cut), 4), negation, opposite_is)
-            right = sum(t == p for _, t, p in _predict(prepared, fit))
-            if right > best_right:
-                best, best_right = fit, right
+    for weight in WEIGHTS:
+        for negation, opposite_is in modes:
+            for cut in cuts:
+                fit = Fit(round(float(cut), 4), negation, opposite_is, weight)
+                right = sum(t == p for _, t, p in _predict(prepared, fit))
+                if right > best_right:
+                    best, best_right = fit, right
     return best
 
 
 def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
-    """Fit the cut and the negation switch on the tune answers; figures out of fold (by item) on tune, then on
+    """Fit the cut, question weight and negation rule on the tune answers; figures out of fold (by item) on tune, then on
     the test answers (read only to report, never to choose)."""
     items = {i.id: i for i in load_items("tune") if i.study}
     reader = Reader(items.values(), encode)
@@ -386,7 +438,7 @@ def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
         inside = [p for p in tune if fold_of[p[0].id] != f]
         held = [p for p in tune if fold_of[p[0].id] == f]
         oof += [(t, p) for _, t, p in _predict(held, _choose(inside))]
-    for item, row, _ in tune:
+    for item, row, _, _ in tune:
         before = literal(item, row["answer"])
         before_tune += [(t, before[i]) for i, t in row["labels"].items() if i in before]
     result = {
@@ -394,6 +446,7 @@ def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
         "threshold": chosen.threshold,
         "negation": chosen.negation,
         "opposite_is": chosen.opposite_is,
+        "question_weight": chosen.question_weight,
         "tune_answers": len(tune),
         "tune_before": figures(before_tune),
         "tune_out_of_fold": figures(oof),
@@ -403,7 +456,7 @@ def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
     if (folder / "test.jsonl").is_file():
         test = _prepared(reader, load_answers("test", folder), items)
         before_test = []
-        for item, row, _ in test:
+        for item, row, _, _ in test:
             before = literal(item, row["answer"])
             before_test += [(t, before[i]) for i, t in row["labels"].items() if i in before]
         result["test_answers"] = len(test)

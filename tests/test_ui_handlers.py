@@ -286,7 +286,7 @@ def test_study_calls_a_wrong_number_wrong_and_names_a_missing_key_quantity(handl
 
 def test_study_reader_holds_its_measured_figures_on_the_held_out_answers(answerer):
     """The test answers (a second writer; never used to fit) read with the shipped cut: the figures measured when it
-    was fitted (evals/student-reading.json: accuracy 0.674 against 0.533 for the patterns alone) are a floor."""
+    was fitted (evals/student-reading.json: accuracy 0.712 against 0.533 for the patterns alone) are a floor."""
     from evals.labelled import load_items
     from evals.student import Reader, encoder, figures, load_answers, load_fit
 
@@ -299,7 +299,8 @@ def test_study_reader_holds_its_measured_figures_on_the_held_out_answers(answere
         pairs += [(truth, read[i].verdict) for i, truth in row["labels"].items() if i in read]
     got = figures(pairs)
     assert got["facts"] == 184
-    assert got["accuracy"] >= 0.66 and got["stated_recall"] >= 0.9 and got["wrong_precision"] >= 0.85, got
+    assert got["accuracy"] >= 0.70 and got["stated_recall"] >= 0.83 and got["wrong_precision"] >= 0.8, got
+    assert got["stated_precision"] >= 0.71 and got["wrong_recall"] >= 0.48, got
 
 
 def test_an_editors_note_is_shown_under_its_citation_marked_as_the_editors(answerer):
