@@ -247,13 +247,13 @@ class Reader:
         self.encode = encode
         self._seen: dict[str, np.ndarray] = {}  # unit text -> vector
         self.refs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # vectors, polarities
-        self.questions: dict[str, np.ndarray] = {}
-        for item in items:
-            self.questions[item.id] = encode([item.question])[0]
-            for i, fact in enumerate(item.facts):
-                if fact.vital:
-                    texts = references(item, fact)
-                    self.refs[(item.id, i)] = (encode(texts), np.array([polarity(t) for t in texts]))
+        items = list(items)
+        texts = {(item.id, i): references(item, f) for item in items for i, f in enumerate(item.facts) if f.vital}
+        every = list(dict.fromkeys([*(i.question for i in items), *(t for ts in texts.values() for t in ts)]))
+        vectors = dict(zip(every, encode(every) if every else []))  # one call: the encoder batches
+        self.questions = {item.id: vectors[item.question] for item in items}
+        for key, ts in texts.items():
+            self.refs[key] = (np.stack([vectors[t] for t in ts]), np.array([polarity(t) for t in ts]))
 
     def prepare(self, attempts: Iterable[str]) -> None:
         """Embed the units of many answers in one call (a batch is many times faster than one answer at a time)."""
