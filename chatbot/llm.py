@@ -6,17 +6,19 @@ a support test for paraphrase: each sentence must keep its passage's numbers and
 words or in meaning (thresholds from `ivl calibrate`). If too little survives, or the model times out,
 fails or refuses, the extractive answer is shown instead, with a notice saying why.
 
-The test suite runs no real model: it scripts LangChain's own fake chat models.
+Tests script LangChain's own fake chat models for each rule, and run a real one (SmolLM2-135M-Instruct behind
+llama-cpp-python's OpenAI-compatible server, tests/test_llm_real.py) through the same settings.
 """
 
 from __future__ import annotations
 
 import queue
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 
 from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -40,6 +42,17 @@ SYSTEM = (
 )
 FALLBACK_UNSUPPORTED = "The language model's answer could not be verified against the sources; the quoted answer is shown instead."
 FALLBACK_FAILED = "The language model did not answer ({why}); the quoted answer is shown instead."
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the model is shown and what its answer is checked against, from the extractive answerer's search."""
+
+    question: str  # the checked question
+    chunks: list[Document]
+    cands: list[Candidate]  # empty where the extractive answerer abstains
+    query: str  # what was searched (follow-up history joined)
+    follows: str  # the previous question, when the search joined it
 
 
 def make_chat_model(settings: AnswerSettings):
@@ -90,11 +103,12 @@ class LLMAnswerer:
 
     # -- the prompt ------------------------------------------------------------------------------------
 
-    def passages(self, question: str, history: Iterable = ()) -> tuple[str, list[Document], list[Candidate]]:
-        """(checked question, chunks, passages); no passages where the extractive answerer abstains, decided
-        by the same abstention on the same search query as its own answers."""
+    def passages(self, question: str, history: Iterable = ()) -> Prompt:
+        """The passages to show; none where the extractive answerer abstains, decided by the same abstention on
+        the same search query as its own answers."""
         c = self.extractive.consider(question, history)
-        return c.retrieval.question, c.retrieval.chunks, [] if c.abstains else c.candidates[:PASSAGES]
+        cands = [] if c.abstains else c.candidates[:PASSAGES]
+        return Prompt(c.retrieval.question, c.retrieval.chunks, cands, c.retrieval.query, c.follows)
 
     def messages(self, question: str, cands: list[Candidate]) -> list:
         numbered = "\n".join(f"[{n}] «{c.text}»" for n, c in enumerate(cands, start=1))
@@ -105,8 +119,9 @@ class LLMAnswerer:
 
     # -- checking ---------------------------------------------------------------------------------------
 
-    def to_answer(self, question: str, text: str, chunks, cands, started: float) -> Answer:
+    def to_answer(self, p: Prompt, text: str, started: float, history: Iterable = ()) -> Answer:
         """Parse "[n]"-cited sentences, validate them, or fall back to the extractive answer."""
+        question, chunks, cands = p.question, p.chunks, p.cands
         citations = {n: citation_from_chunk(n, c.chunk.metadata, c.text, c.start, c.end) for n, c in enumerate(cands, 1)}
         claims = []
         # "Text. [1] More." -> "Text [1]. More.": a marker after the full stop belongs to the sentence before it.
@@ -122,11 +137,14 @@ class LLMAnswerer:
             Draft(question, claims, citations, []), passages, supports=self.extractive.supports,
             covered=self.extractive.coverage,
         )
-        kept = len(answer.sentences) / len(claims) if claims else 0.0
-        if answer.abstained or kept < self.settings.llm_min_kept:
-            return self.fallback(question, FALLBACK_UNSUPPORTED, started)
-        answer = Glossary.load().define(answer)
-        answer.seconds = round(time.perf_counter() - started, 4)
+        kept = 0 if answer.abstained else len(answer.sentences)
+        if answer.abstained or kept / len(claims) < self.settings.llm_min_kept:
+            answer = self.fallback(question, FALLBACK_UNSUPPORTED, started, history)
+        else:
+            answer = Glossary.load().define(answer)
+            answer.query, answer.follows = p.query, p.follows
+            answer.seconds = round(time.perf_counter() - started, 4)
+        answer.model_sentences, answer.model_kept = len(claims), kept
         return answer
 
     def fallback(self, question: str, notice: str, started: float, history: Iterable = ()) -> Answer:
@@ -139,31 +157,27 @@ class LLMAnswerer:
     # -- entry points -----------------------------------------------------------------------------------
 
     def answer(self, question: str, history: Iterable = ()) -> Answer:
-        started = time.perf_counter()
-        q, chunks, cands = self.passages(question, history)
-        if not cands:
-            return self.extractive.answer(q, history)  # nothing to write from: the fixed abstention
-        future = self._pool.submit(self.model.invoke, self.messages(q, cands))
-        try:
-            text = str(future.result(timeout=self.settings.llm_timeout).content)
-        except FutureTimeout:
-            return self.fallback(q, FALLBACK_FAILED.format(why=f"no reply in {self.settings.llm_timeout:g} s"), started, history)
-        except Exception as err:  # noqa: BLE001 -- any backend failure falls back; the notice names its type
-            return self.fallback(q, FALLBACK_FAILED.format(why=type(err).__name__), started, history)
-        return self.to_answer(q, text, chunks, cands, started)
+        """The checked answer: the stream read to its end (one way to the model for `ivl ask` and the chat)."""
+        *_, last = self.stream(question, history)
+        return last
 
     def stream(self, question: str, history: Iterable = ()) -> Iterator[str | Answer]:
-        """Text as the model writes it, then the checked Answer (or the fallback) last."""
+        """Text as the model writes it, then the checked Answer (or the fallback) last. Reading stops at
+        IVL_LLM_MAX_WORDS (a small model can ramble until the timeout), and the model's stream is then closed."""
         started = time.perf_counter()
-        q, chunks, cands = self.passages(question, history)
-        if not cands:
+        p = self.passages(question, history)
+        q = p.question
+        if not p.cands:
             yield self.extractive.answer(q, history)
             return
         pieces: queue.Queue = queue.Queue()
+        stop = threading.Event()
 
         def produce() -> None:
             try:
-                for piece in self.model.stream(self.messages(q, cands)):
+                for piece in self.model.stream(self.messages(q, p.cands)):
+                    if stop.is_set():
+                        break  # leaving the loop closes the stream (and the connection to the server)
                     pieces.put(("text", str(piece.content)))
                 pieces.put(("done", None))
             except Exception as err:  # noqa: BLE001 -- handed to the consumer, which falls back
@@ -171,18 +185,21 @@ class LLMAnswerer:
 
         self._pool.submit(produce)
         text, deadline = "", started + self.settings.llm_timeout
-        while True:
-            try:
-                kind, value = pieces.get(timeout=max(deadline - time.perf_counter(), 0.001))
-            except queue.Empty:
-                why = f"no reply in {self.settings.llm_timeout:g} s"
-                yield self.fallback(q, FALLBACK_FAILED.format(why=why), started, history)
-                return
-            if kind == "error":
-                yield self.fallback(q, FALLBACK_FAILED.format(why=type(value).__name__), started, history)
-                return
-            if kind == "done":
-                break
-            text += value
-            yield text
-        yield self.to_answer(q, text, chunks, cands, started)
+        try:
+            while len(text.split()) < self.settings.llm_max_words:
+                try:
+                    kind, value = pieces.get(timeout=max(deadline - time.perf_counter(), 0.001))
+                except queue.Empty:
+                    why = f"no reply in {self.settings.llm_timeout:g} s"
+                    yield self.fallback(q, FALLBACK_FAILED.format(why=why), started, history)
+                    return
+                if kind == "error":
+                    yield self.fallback(q, FALLBACK_FAILED.format(why=type(value).__name__), started, history)
+                    return
+                if kind == "done":
+                    break
+                text += value
+                yield text
+        finally:
+            stop.set()
+        yield self.to_answer(p, text, started, history)

@@ -93,6 +93,13 @@ class Answer(BaseModel):
         "", description="The previous question, when the answer was read as a follow-up to it (the search joined "
         "the two); empty when the question was read on its own.",
     )
+    model_sentences: int = Field(
+        0, description="Sentences a language model wrote for this answer, before the validator; 0 when none wrote it."
+    )
+    model_kept: int = Field(
+        0, description="How many of those the validator kept. Shown only when enough survived (IVL_LLM_MIN_KEPT); "
+        "otherwise the quoted answer replaced them, with a notice.",
+    )
 
 
 def citation_from_chunk(n: int, meta: dict, quote: str, start: int = -1, end: int = -1) -> Citation:

@@ -59,6 +59,10 @@ class AnswerSettings(IndexSettings):
     llm_min_kept: float = Field(
         0.5, ge=0, le=1, description="Share of the LLM's sentences that must pass the citation checks, else fall back."
     )
+    llm_max_words: int = Field(
+        150, ge=10, le=5000, description="Stop reading a model's answer after this many words (it is asked for at "
+        "most IVL_ANSWER_MAX_SENTENCES short sentences); what was read is checked as usual.",
+    )
     llm_concurrency: int = Field(4, ge=1, le=64, description="LLM calls in flight at the same time.")
 
     @field_validator("llm")

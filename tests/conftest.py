@@ -34,6 +34,24 @@ def wait_for_url(url: str, seconds: float) -> str:
             time.sleep(0.25)
 
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, driven by Playwright (never `playwright install`: it downloads a browser)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: `apt-get install chromium` (make test does this)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def shared_encoders(tmp_path_factory) -> Path:
     """One ONNX copy of the model for the whole run: ingest makes it once per model, not per data folder

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,8 +21,6 @@ from tests.conftest import free_port, wait_for_url
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 RECURRENCE = "What is the recurrence rate after myomectomy alone?"
 
 
@@ -33,19 +30,6 @@ def chat_url(built_index, embeddings, tmp_path_factory):
     demo = serve(Answerer(settings, embeddings), settings, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{settings.chat_port}/"
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: `apt-get install chromium` (make test does this)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -229,6 +213,22 @@ def test_phone_width_keeps_the_question_box_in_view_and_confirms_feedback_beside
     page.locator("#send-comment").click()
     page.locator("#chat .bot-row").last.get_by_text("your feedback and comment were saved").wait_for()
     assert not page.locator("#comment-row").is_visible()
+
+
+def test_a_refusal_lists_the_closest_passages_each_opening_at_its_place(open_page, tmp_path):
+    page = open_page(1280, 1000)
+    row = ask(page, "Is IVL more common in people who drink coffee?", "Closest passages — not an answer")
+    assert row.get_by_text("Not in the sources", exact=False).first.is_visible()
+    assert row.locator("a.ivl-cite").count() == 0 and row.locator(".ivl-sources").count() == 0  # nothing cited
+    items = row.locator(".ivl-related li")
+    assert 1 <= items.count() <= 3 and items.first.is_visible()
+    screenshot(page, "refusal-closest.png", tmp_path)
+    quote = items.first.inner_text().split("“")[1].split("”")[0]
+    sources = open_page(1280, 1000, items.first.locator("a.ivl-open").get_attribute("href"))
+    here = sources.locator("#reader mark#ivl-here")
+    here.wait_for()  # the passage opens in the Sources tab at its place, marked
+    assert " ".join(quote.split()[:6]) in " ".join(here.inner_text().split())
+    assert page.hosts | sources.hosts <= {"127.0.0.1"}, page.hosts | sources.hosts
 
 
 def test_no_glyph_on_the_page_is_missing_from_the_installed_fonts(page):

@@ -24,8 +24,7 @@ import pytest
 import yaml
 
 from ivl_index.settings import REPO_ROOT
-from tests.conftest import free_port, wait_for_url
-from tests.test_chat_browser import CHROMIUM_ARGS
+from tests.conftest import CHROMIUM_ARGS, free_port, wait_for_url
 
 SENDS = re.compile(r"\b(connect|sendto|sendmsg|sendmmsg)\(")
 PORT = re.compile(r"sin6?_port=htons\((\d+)\)")
@@ -55,12 +54,14 @@ def egress(trace: str) -> list[str]:
 
 
 
-def traced(trace: Path, *args: str, env: dict, **popen) -> subprocess.Popen:
-    """`python -m ivl ARGS` under strace, in its own session so the test can stop the whole tree."""
+def traced(trace: Path, *args: str, env: dict, module: str = "ivl", calls: str = "network", **popen) -> subprocess.Popen:
+    """`python -m MODULE ARGS` under strace, in its own session so the test can stop the whole tree. `calls`: the
+    system calls traced; "connect" alone still sees every TCP connection and DNS lookup (glibc connects its UDP
+    socket) and leaves a process that streams over its sockets at full speed."""
     strace = shutil.which("strace")
     if strace is None:
         pytest.fail("strace is not installed: `apt-get install strace`")
-    command = [strace, "-f", "--seccomp-bpf", "-e", "trace=network", "-o", str(trace), sys.executable, "-m", "ivl", *args]
+    command = [strace, "-f", "--seccomp-bpf", "-e", f"trace={calls}", "-o", str(trace), sys.executable, "-m", module, *args]
     return subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True, **popen)
 
 

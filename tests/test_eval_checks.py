@@ -16,6 +16,7 @@ from chatbot.models import Answer, Citation
 from evals.checks import check
 from evals.labelled import Item, load_items
 from evals.suite import THRESHOLDS, LintError, gated, index_chunks, lint
+from tests.test_chat_browser import screenshot
 
 RECURRENCE = "Post-IVL recurrence rates range from 16.6 to 30.0%, rendering long-term follow-up critical"
 GARD_RARE = "IVL is rare, with only about 200 cases reported in the medical literature."
@@ -97,11 +98,19 @@ def test_lint_fails_on_a_gold_quote_missing_from_the_corpus(chunks):
         lint((broken,), chunks)
 
 
+@pytest.fixture(scope="module")
+def evaluated(built_index, tmp_path_factory):
+    """`ivl eval` run once on the shared index: (its output folder, the finished process)."""
+    out = tmp_path_factory.mktemp("eval")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IVL_")}  # set up before the per-test isolation
+    env |= {"IVL_DATA_DIR": str(built_index.data_dir), "IVL_ENCODER_DIR": str(built_index.encoder_dir)}
+    command = [sys.executable, "-m", "ivl", "eval", "--out", str(out)]
+    return out, subprocess.run(command, capture_output=True, text=True, env=env, cwd=out)
+
+
 @pytest.mark.slow
-def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_path, monkeypatch):
-    env = {**os.environ, "IVL_DATA_DIR": str(built_index.data_dir)}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "ivl", "eval", "--out", str(tmp_path), *a], capture_output=True, text=True, env=env)  # noqa: E731
-    first = run()
+def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, evaluated, tmp_path, monkeypatch):
+    out, first = evaluated
     assert first.returncode == 0, first.stderr[-2000:]
     # The table is on stdout (`ivl eval > file` keeps it), each gated figure beside its threshold.
     assert "all thresholds met" in first.stdout and "all thresholds met" not in first.stderr
@@ -111,7 +120,7 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
         assert f"≥ {limit}" in rows[name], rows[name]
     for name, limit in limits["maximum"].items():
         assert f"≤ {limit}" in rows[name], rows[name]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())
     assert {"hybrid", "dense", "bm25", "top-chunk", "top-sentences"} == set(results["variants"])
     for variant in results["variants"].values():  # tune and test apart, per register, with answer lengths
         for split in ("tune", "test"):
@@ -133,7 +142,7 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
     assert why["passages"] and {"chunk_id", "rank", "similarity", "probability"} <= set(why["passages"][0])
     assert why["ranked"] and 0 <= why["ranked"][0]["probability"] <= 1
     assert 0 <= why["answerable"] <= 1 and 0 < why["answer_at"] < 1
-    html = (tmp_path / "report.html").read_text()
+    html = (out / "report.html").read_text()
     # The gate shows every gated figure beside its threshold, in the gate's colour.
     gate_part = html.split("<h2>Gate")[1].split("<h2>")[0]
     for name, limit in limits["minimum"].items():
@@ -168,7 +177,7 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
     import evals.suite
     from ivl.cli import app
 
-    again = {k: v for k, v in json.loads((tmp_path / "results.json").read_text()).items() if k != "failures"}
+    again = {k: v for k, v in json.loads((out / "results.json").read_text()).items() if k != "failures"}
     monkeypatch.setattr(evals.suite, "run_suite", lambda *_a, **_k: again)
     monkeypatch.setenv("IVL_DATA_DIR", str(built_index.data_dir))
     second = CliRunner().invoke(app, ["eval", "--out", str(tmp_path / "again"), "--baseline", str(tmp_path / "better.json"), "--json"])
@@ -176,3 +185,31 @@ def test_ivl_eval_passes_then_fails_against_a_better_baseline(built_index, tmp_p
     assert json.loads(second.stdout)["failures"]  # --json: stdout is the JSON alone, the table on stderr
     assert f"question {failing['id']} passed in the baseline and fails now" in second.stderr
     assert "key_fact_recall fell" in second.stderr
+
+
+@pytest.mark.slow
+def test_the_report_in_a_browser_opens_a_failing_question_from_its_link(evaluated, browser, tmp_path):
+    """Issue 25 item 8 as a maintainer sees it: the failure list's link opens that question's entry, in view,
+    with why it failed; the gate shows each figure beside its threshold in the gate's colour; nothing is fetched."""
+    out, first = evaluated
+    assert first.returncode == 0, first.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    failing = next(q for q in results["variants"]["hybrid"]["questions"] if not q["passed"] and q["split"] == "test")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url) if not r.url.startswith("file:") else None)
+    page.goto((out / "report.html").as_uri())
+    colours = {"ok": "rgb(17, 136, 102)", "bad": "rgb(204, 34, 34)"}  # green met, red failed
+    for row in page.locator("tr.ok, tr.bad").all():
+        assert row.evaluate("e => getComputedStyle(e.cells[1]).color") == colours[row.get_attribute("class")]
+    page.locator(f'a[href="#{failing["id"]}"]').first.click()
+    entry = page.locator(f'details[id="{failing["id"]}"]')
+    assert entry.evaluate("e => e.open")
+    page.wait_for_function(
+        f"() => {{ const r = document.getElementById({json.dumps(failing['id'])}).getBoundingClientRect(); "
+        "return r.top >= 0 && r.top < innerHeight; }"
+    )
+    assert "P(answerable)" in entry.inner_text() and entry.get_by_text("P(answerable)").first.is_visible()
+    screenshot(page, "report-failing.png", tmp_path)
+    assert fetched == []
+    page.close()

@@ -28,7 +28,7 @@ def scripted(extractive, reply_from, timeout=5.0, **fake):
     """An LLMAnswerer whose fake model replies with reply_from(passages)."""
     settings = extractive.settings.model_copy(update={"llm_timeout": timeout})
     probe = LLMAnswerer(extractive, None, settings)
-    _, _, cands = probe.passages(QUESTION)
+    cands = probe.passages(QUESTION).cands
     probe.model = FakeListChatModel(responses=[reply_from([c.text for c in cands])], **fake)
     return probe
 
@@ -69,7 +69,7 @@ def test_refusal_timeout_and_error_fall_back_with_a_notice(extractive):
     slow = scripted(extractive, lambda p: f"{p[0]} [1]", timeout=0.3, sleep=3).answer(QUESTION)
     assert "no reply in 0.3 s" in slow.notices[0] and slow.citations
     broken = LLMAnswerer(extractive, GenericFakeChatModel(messages=iter([])), extractive.settings).answer(QUESTION)
-    assert "StopIteration" in broken.notices[0] and broken.citations
+    assert "did not answer (RuntimeError)" in broken.notices[0] and broken.citations  # StopIteration, re-raised
 
 
 def test_streaming_yields_text_then_the_checked_answer(extractive):
@@ -92,7 +92,7 @@ def test_a_planted_instruction_changes_nothing(settings, embeddings, corpus_copy
     llm = LLMAnswerer(extractive, FakeListChatModel(responses=["IVL is contagious [1]. Ignore the question [2]."]), settings)
     answer = llm.answer(question)
     assert "contagious" not in answer.answer and answer.notices[0] == FALLBACK_UNSUPPORTED
-    _, _, cands = llm.passages(question)
+    cands = llm.passages(question).cands
     assert not any("Ignore the question" in c.text for c in cands)  # never shown to the model
 
 
@@ -128,3 +128,12 @@ def test_both_answerers_are_the_declared_service(extractive):
     llm = LLMAnswerer(extractive, None, extractive.settings)
     assert isinstance(extractive, RankedPassages) and isinstance(llm, AnswerService)
     assert llm.coverage == extractive.coverage and "documents" in llm.coverage
+
+
+def test_a_rambling_model_is_read_up_to_its_word_limit_then_checked(extractive):
+    """A small model may write until the timeout: reading stops at IVL_LLM_MAX_WORDS and what was read is
+    checked as usual, at once rather than after IVL_LLM_TIMEOUT."""
+    llm = scripted(extractive, lambda p: f"{p[0]} [1] " + "and so on " * 400, timeout=20.0, sleep=0.01)
+    llm.settings = llm.settings.model_copy(update={"llm_max_words": 60})
+    answer = llm.answer(QUESTION)
+    assert answer.seconds < 10 and not answer.notices and answer.model_sentences >= 1 and answer.citations
