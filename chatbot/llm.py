@@ -24,6 +24,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from chatbot.glossary import Glossary
+from chatbot.language import in_another_script
 from chatbot.models import Answer, Retrieval, citation_from_chunk
 from chatbot.scoring import Candidate
 from chatbot.service import RankedPassages
@@ -165,6 +166,9 @@ class LLMAnswerer:
         """Text as the model writes it, then the checked Answer (or the fallback) last. Reading stops at
         IVL_LLM_MAX_WORDS (a small model can ramble until the timeout), and the model's stream is then closed."""
         started = time.perf_counter()
+        if isinstance(question, str) and in_another_script(question):
+            yield self.extractive.answer(question, history)  # the sources are English: said, nothing sent to a model
+            return
         p = self.passages(question, history)
         q = p.question
         if not p.cands:

@@ -137,3 +137,12 @@ def test_a_rambling_model_is_read_up_to_its_word_limit_then_checked(extractive):
     llm.settings = llm.settings.model_copy(update={"llm_max_words": 60})
     answer = llm.answer(QUESTION)
     assert answer.seconds < 10 and not answer.notices and answer.model_sentences >= 1 and answer.citations
+
+
+def test_a_question_in_another_script_is_told_the_sources_are_english_without_asking_the_model(extractive):
+    """The extractive path's English-only refusal holds on the LLM path too; the model is never called."""
+    from chatbot.answerer import ENGLISH_ONLY
+
+    never = GenericFakeChatModel(messages=iter([]))  # calling it would fail and show a fallback notice
+    answer = LLMAnswerer(extractive, never, extractive.settings).answer("静脉内平滑肌瘤病如何治疗？")
+    assert answer.abstained and answer.answer == ENGLISH_ONLY and not answer.notices and not answer.citations
