@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from evals.labelled import Fact, Item, load_items
+from ivl_index.errors import CalibrationMissing
 
 FIT_FORMAT = 1
 FIT_FILE = Path(__file__).resolve().parent / "student-reading.json"
@@ -210,12 +211,15 @@ def load_fit(path: Path = FIT_FILE) -> Fit:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise ValueError(f"{path} cannot be read ({type(err).__name__}); run `ivl train --part study`") from None
-    if data.get("format") != FIT_FORMAT:
-        raise ValueError(f"{path} is from another version of this tool; run `ivl train --part study`")
-    return Fit(
-        float(data["threshold"]), str(data["negation"]), str(data["opposite_is"]), float(data["question_weight"])
-    )
+        raise CalibrationMissing(f"{path} cannot be read ({type(err).__name__}); run `ivl train --part study`") from None
+    if not isinstance(data, dict) or data.get("format") != FIT_FORMAT:
+        raise CalibrationMissing(f"{path} is from another version of this tool; run `ivl train --part study`")
+    try:
+        return Fit(
+            float(data["threshold"]), str(data["negation"]), str(data["opposite_is"]), float(data["question_weight"])
+        )
+    except (KeyError, TypeError, ValueError):
+        raise CalibrationMissing(f"{path} is damaged; run `ivl train --part study`") from None
 
 
 @dataclass(frozen=True)
