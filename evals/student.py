@@ -150,6 +150,11 @@ def _normal(text: str) -> str:
     return re.sub(r"(?<=[a-z])our\b", "or", text.lower().replace("-", " "))
 
 
+def by_pattern(fact: Fact, text: str) -> bool:
+    """The eval's patterns, on the text as written or spelled as the patterns expect."""
+    return fact.found_in(_normal(text)) or fact.found_in(text)
+
+
 def units(text: str) -> list[str]:
     """The answer, its sentences, and its clauses (split at , ; : and the words "and", "but", "whereas")."""
     text = " ".join(text.split())
@@ -328,8 +333,8 @@ def by_letter(item: Item, index: int, attempt: str) -> tuple[Reading, int, int] 
             return Reading(label, "wrong", said=wrong[0].text, right=target.text), 1, 1
         if fact.number is not None:
             return Reading(label, "missing", right=target.text), 1, 1
-    if fact.found_in(_normal(attempt)) or fact.found_in(attempt):
-        clause = next((c for c in units(attempt)[1:] if fact.found_in(_normal(c)) or fact.found_in(c)), attempt)
+    if by_pattern(fact, attempt):
+        clause = next((c for c in units(attempt)[1:] if by_pattern(fact, c)), attempt)
         return Reading(label, "stated"), polarity(clause), polarity(references(item, fact)[0])
     return None
 
@@ -365,12 +370,7 @@ def load_answers(split: str, folder: Path = ANSWERS) -> list[dict]:
 
 def literal(item: Item, attempt: str) -> dict[int, str]:
     """Before this reader: the eval's patterns alone ("stated" or "missing", never "wrong")."""
-    text = _normal(attempt)
-    return {
-        i: "stated" if f.found_in(text) or f.found_in(attempt) else "missing"
-        for i, f in enumerate(item.facts)
-        if f.vital
-    }
+    return {i: "stated" if by_pattern(f, attempt) else "missing" for i, f in enumerate(item.facts) if f.vital}
 
 
 def figures(pairs: Sequence[tuple[str, str]]) -> dict:
@@ -397,6 +397,15 @@ def _prepared(reader: Reader, rows: list[dict], items: dict[str, Item]) -> list[
         }
         out.append((item, r, reader.scores(item, r["answer"]), letters))
     return out
+
+
+def _before(prepared) -> list[tuple[str, str]]:
+    """(truth, predicted by the eval's patterns alone) for every labelled vital fact."""
+    pairs = []
+    for item, row, _, _ in prepared:
+        before = literal(item, row["answer"])
+        pairs += [(t, before[i]) for i, t in row["labels"].items() if i in before]
+    return pairs
 
 
 def _predict(prepared, fit: Fit) -> list[tuple[str, str, str]]:
@@ -437,14 +446,11 @@ def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
     chosen = _choose(tune)
     ids = sorted(items)
     fold_of = {item_id: n % FOLDS for n, item_id in enumerate(ids)}
-    oof, before_tune = [], []
+    oof = []
     for f in range(FOLDS):
         inside = [p for p in tune if fold_of[p[0].id] != f]
         held = [p for p in tune if fold_of[p[0].id] == f]
         oof += [(t, p) for _, t, p in _predict(held, _choose(inside))]
-    for item, row, _, _ in tune:
-        before = literal(item, row["answer"])
-        before_tune += [(t, before[i]) for i, t in row["labels"].items() if i in before]
     result = {
         "format": FIT_FORMAT,
         "threshold": chosen.threshold,
@@ -452,19 +458,15 @@ def fit(encode: Encode, out: Path = FIT_FILE, folder: Path = ANSWERS) -> dict:
         "opposite_is": chosen.opposite_is,
         "question_weight": chosen.question_weight,
         "tune_answers": len(tune),
-        "tune_before": figures(before_tune),
+        "tune_before": figures(_before(tune)),
         "tune_out_of_fold": figures(oof),
         "cross_validation": f"{FOLDS} folds by item, tune answers only",
         "note": "written by `ivl train --part study` from evals/train-data/study/tune.jsonl; do not edit by hand",
     }
     if (folder / "test.jsonl").is_file():
         test = _prepared(reader, load_answers("test", folder), items)
-        before_test = []
-        for item, row, _, _ in test:
-            before = literal(item, row["answer"])
-            before_test += [(t, before[i]) for i, t in row["labels"].items() if i in before]
         result["test_answers"] = len(test)
-        result["test_before"] = figures(before_test)
+        result["test_before"] = figures(_before(test))
         result["test_after"] = figures([(t, p) for _, t, p in _predict(test, chosen)])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -1,7 +1,7 @@
 """The Study tab's questions and the reading of a student's answer.
 
 An item is offered only when Ask answers it right today: the question as the tab shows it, asked the way the Ask
-tab asks it (the answerer's `stream`, a fresh conversation), must get a cited answer that passes the eval's check
+tab asks it (a fresh conversation; `answer` is what the Ask tab's `stream` ends with, on either answerer), must get a cited answer that passes the eval's check
 (its vital facts, from an expected source). A key that the cited answer under it contradicts would teach the wrong
 thing, and a question Study offers must not be refused in Ask. A student's answer is read by evals/student.py:
 per key fact "stated", "missed" or "wrong" (with the value the sources give).
@@ -24,15 +24,6 @@ class StudyItem:
     answer: Answer
 
 
-def asked(answerer, question: str) -> Answer | None:
-    """The answer Ask gives to a question in a fresh conversation (the last thing its stream yields)."""
-    final = None
-    for step in answerer.stream(question, []):
-        if not isinstance(step, str):
-            final = step
-    return final
-
-
 def study_items(answerer) -> dict[str, StudyItem]:
     """The `study: true` tune items Ask answers right today, by question, with that answer."""
     chunks = index_chunks(answerer)
@@ -40,8 +31,8 @@ def study_items(answerer) -> dict[str, StudyItem]:
     for item in load_items("tune"):
         if not item.study:
             continue
-        answer = asked(answerer, item.question)
-        if answer is not None and answer.citations and check(item, answer, chunks).passed:
+        answer = answerer.answer(item.question, [])  # what Ask's stream ends with, on either answerer
+        if answer.citations and check(item, answer, chunks).passed:
             offered[item.question] = StudyItem(item, answer)
     return offered
 
